@@ -1,0 +1,5 @@
+//! crossbar's venue side: each venue's wire protocol, the I/O thread that speaks it, and the
+//! loopback venue simulator that speaks the same protocols.
+#![forbid(unsafe_code)]
+
+pub mod feed;

@@ -1,0 +1,352 @@
+//! Normalized events and commands: the only things that cross thread boundaries.
+//!
+//! Every type here is a fixed-size `Copy` value with no heap pointer, so it moves through the
+//! preallocated rings without allocation and can be journaled or replayed as plain bytes. Each
+//! market event carries the venue's time (when given), the local receive time taken right after
+//! the socket read, and the venue sequence ids the book sequencer needs for gap detection.
+
+use rust_decimal::Decimal;
+
+use crate::fixed::{Px, Qty, Rate};
+use crate::instrument::{InstrumentId, VenueId};
+
+/// Buy or sell; for a trade, the aggressor's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Buying: pays the ask.
+    Buy,
+    /// Selling: hits the bid.
+    Sell,
+}
+
+impl Side {
+    /// +1 for a buy, -1 for a sell: the sign a fill adds to a position.
+    pub const fn sign(self) -> i64 {
+        match self {
+            Self::Buy => 1,
+            Self::Sell => -1,
+        }
+    }
+
+    /// The other side.
+    pub const fn opposite(self) -> Self {
+        match self {
+            Self::Buy => Self::Sell,
+            Self::Sell => Self::Buy,
+        }
+    }
+
+    /// Lowercase name, as reports and `crossbar decode` print it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "buy",
+            Self::Sell => "sell",
+        }
+    }
+}
+
+/// Venue sequence ids of one message, `0` where the venue gives none.
+///
+/// Binance diffs: `first`=`U`, `last`=`u`, `prev`=`pu` (futures). Bybit: `last`=`u`.
+/// OKX: `last`=`seqId`, `prev`=`prevSeqId`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqIds {
+    /// First update id covered by the message.
+    pub first: u64,
+    /// Last update id covered by the message.
+    pub last: u64,
+    /// Update id of the message that must precede this one.
+    pub prev: u64,
+}
+
+/// Best bid and ask, as a venue's book ticker gives them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quote {
+    /// Best bid price.
+    pub bid_px: Px,
+    /// Quantity at the best bid.
+    pub bid_qty: Qty,
+    /// Best ask price.
+    pub ask_px: Px,
+    /// Quantity at the best ask.
+    pub ask_qty: Qty,
+}
+
+/// One price level: absolute quantity at a price; zero removes the level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Level {
+    /// Price of the level.
+    pub px: Px,
+    /// Absolute quantity resting there.
+    pub qty: Qty,
+}
+
+/// Levels carried by one [`BookChunk`]. A venue message with more levels becomes several chunks,
+/// so events stay fixed-size however deep the update.
+pub const BOOK_CHUNK_LEVELS: usize = 4;
+
+/// Whether a book message replaces the book or amends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BookUpdateKind {
+    /// Replaces every level (Bybit `snapshot`, OKX `snapshot`, depth-N partials).
+    Snapshot,
+    /// Amends the listed levels (Binance `depthUpdate`, Bybit and OKX deltas).
+    Delta,
+}
+
+/// Part of one venue book message: up to [`BOOK_CHUNK_LEVELS`] levels, bids and asks mixed.
+///
+/// Chunks of one message are consecutive on the ring; `first`/`last` mark its bounds so the
+/// book applies sequence checks once per message, not once per chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookChunk {
+    /// Snapshot or delta.
+    pub kind: BookUpdateKind,
+    /// True on the message's first chunk.
+    pub first: bool,
+    /// True on the message's last chunk.
+    pub last: bool,
+    /// Number of valid entries in `levels`.
+    pub len: u8,
+    /// Bit `i` set: `levels[i]` is an ask; clear: a bid.
+    pub ask_mask: u8,
+    /// The levels, in message order (bids first, then asks).
+    pub levels: [Level; BOOK_CHUNK_LEVELS],
+}
+
+impl BookChunk {
+    /// An empty chunk of `kind`.
+    pub const fn new(kind: BookUpdateKind) -> Self {
+        Self { kind, first: false, last: false, len: 0, ask_mask: 0, levels: [Level { px: Px(0), qty: Qty(0) }; BOOK_CHUNK_LEVELS] }
+    }
+
+    /// Appends a level; returns false when the chunk is full.
+    #[inline]
+    pub fn push(&mut self, side: Side, level: Level) -> bool {
+        let i = usize::from(self.len);
+        if i >= BOOK_CHUNK_LEVELS {
+            return false;
+        }
+        self.levels[i] = level;
+        if side == Side::Sell {
+            self.ask_mask |= 1 << i;
+        }
+        self.len += 1;
+        true
+    }
+
+    /// The valid levels with their side (`Buy` = bid, `Sell` = ask).
+    pub fn iter(&self) -> impl Iterator<Item = (Side, Level)> + '_ {
+        self.levels[..usize::from(self.len)].iter().enumerate().map(|(i, l)| {
+            let side = if self.ask_mask & (1 << i) != 0 { Side::Sell } else { Side::Buy };
+            (side, *l)
+        })
+    }
+}
+
+/// A public trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trade {
+    /// Trade price.
+    pub px: Px,
+    /// Trade quantity.
+    pub qty: Qty,
+    /// Side of the taker.
+    pub aggressor: Side,
+    /// Venue trade id (aggregate id for `aggTrade`).
+    pub trade_id: u64,
+}
+
+/// Mark price, index price and funding of a perpetual.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Funding {
+    /// Mark price, `Px(0)` when the venue gives none.
+    pub mark_px: Px,
+    /// Index price, `Px(0)` when the venue gives none.
+    pub index_px: Px,
+    /// Funding rate for the next settlement.
+    pub rate: Rate,
+    /// Venue time (ms) of the next funding settlement; comes from the venue, never assumed.
+    pub next_funding_ms: u64,
+}
+
+/// Health of a feed or of one instrument's book, so strategies can stop trading on bad data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedStatus {
+    /// Connected and subscribed.
+    Connected,
+    /// The connection is down; data for its instruments is stale.
+    Disconnected,
+    /// A sequence gap was detected; the book is not whole until resynced.
+    Gap,
+    /// The book is whole again after a resync.
+    Resynced,
+}
+
+/// What a market event says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarketBody {
+    /// Best bid/ask.
+    Quote(Quote),
+    /// Book levels (one chunk of a message).
+    Book(BookChunk),
+    /// A public trade.
+    Trade(Trade),
+    /// Mark, index and funding.
+    Funding(Funding),
+    /// Feed or book health.
+    Status(FeedStatus),
+}
+
+/// One normalized market-data event, as it travels from an I/O thread to the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketEvent {
+    /// The instrument it is about.
+    pub instrument: InstrumentId,
+    /// Venue time in ms (transaction time when given, else event time); 0 when none.
+    pub exch_ts_ms: u64,
+    /// Local monotonic ns, taken right after the socket read that brought the frame.
+    pub recv_ns: u64,
+    /// Local monotonic ns after decoding; a latency stamp.
+    pub decoded_ns: u64,
+    /// Venue sequence ids.
+    pub seq: SeqIds,
+    /// The payload.
+    pub body: MarketBody,
+}
+
+const _: () = assert!(core::mem::size_of::<MarketEvent>() <= 128);
+
+/// A process-unique client order id, chosen by the engine so retries are idempotent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientOrderId(pub u64);
+
+/// How long an order may rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeInForce {
+    /// Immediate or cancel: takes what it can now, the rest expires.
+    Ioc,
+    /// Good till cancelled.
+    Gtc,
+}
+
+/// A new limit order, as the core asks a gateway to send it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Idempotency key.
+    pub client_id: ClientOrderId,
+    /// What to trade.
+    pub instrument: InstrumentId,
+    /// Its venue (copied from the registry so the I/O side needs no lookup).
+    pub venue: VenueId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Limit price.
+    pub px: Px,
+    /// Quantity.
+    pub qty: Qty,
+    /// Time in force.
+    pub tif: TimeInForce,
+    /// Only reduce an existing position.
+    pub reduce_only: bool,
+}
+
+/// Latency stamps an order carries from the tick that caused it to the socket write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrderStamps {
+    /// `recv_ns` of the triggering market event.
+    pub tick_recv_ns: u64,
+    /// When the strategy decided.
+    pub decision_ns: u64,
+    /// When pre-trade risk passed.
+    pub risk_passed_ns: u64,
+}
+
+/// What the core asks an I/O thread to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// Send a new order.
+    New {
+        /// The order.
+        order: NewOrder,
+        /// Latency stamps.
+        stamps: OrderStamps,
+    },
+    /// Cancel a resting order.
+    Cancel {
+        /// The order to cancel.
+        client_id: ClientOrderId,
+        /// Its instrument.
+        instrument: InstrumentId,
+        /// Its venue.
+        venue: VenueId,
+    },
+}
+
+const _: () = assert!(core::mem::size_of::<OrderCommand>() <= 128);
+
+/// Why a venue or gateway refused an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Not enough balance or margin.
+    InsufficientBalance,
+    /// Price or quantity breaks the venue's filters.
+    InvalidOrder,
+    /// The venue's rate limit.
+    RateLimited,
+    /// The instrument is not trading.
+    MarketClosed,
+    /// The gateway could not reach the venue; the order's fate is known only after reconcile.
+    Transport,
+    /// Any other venue reason.
+    Other,
+}
+
+/// A fill of (part of) an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    /// Execution price.
+    pub px: Px,
+    /// Executed quantity.
+    pub qty: Qty,
+    /// Quantity still open after this fill.
+    pub leaves_qty: Qty,
+    /// Fee in quote currency (negative for a rebate).
+    pub fee: Decimal,
+    /// True when the order took liquidity.
+    pub taker: bool,
+    /// Venue trade id, for de-duplication.
+    pub trade_id: u64,
+}
+
+/// What happened to an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderEventKind {
+    /// The venue accepted it.
+    Accepted,
+    /// It (partly) filled.
+    Filled(Fill),
+    /// It was cancelled on request.
+    Cancelled,
+    /// The unfilled rest of an IOC order expired.
+    Expired,
+    /// The venue refused it.
+    Rejected(RejectReason),
+}
+
+/// An order acknowledgement, fill or end, as it travels from an I/O thread to the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The order it is about.
+    pub client_id: ClientOrderId,
+    /// Its instrument.
+    pub instrument: InstrumentId,
+    /// Venue time in ms, 0 when none.
+    pub exch_ts_ms: u64,
+    /// Local monotonic ns of receipt.
+    pub recv_ns: u64,
+    /// What happened.
+    pub kind: OrderEventKind,
+}
+
+const _: () = assert!(core::mem::size_of::<OrderEvent>() <= 128);

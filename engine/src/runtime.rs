@@ -1,0 +1,117 @@
+//! Pinned threads.
+//!
+//! The engine's threads are pinned to cores named in config, so the I/O thread and the core
+//! thread never migrate or share a core. A core that does not exist is a config error at start,
+//! not a silent fallback.
+
+use serde::Deserialize;
+
+use crate::ring::IdlePolicy;
+
+/// Why the runtime refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A configured core id is not on this machine.
+    #[error("runtime.{role}_core = {core}: this machine has cores 0..{available}")]
+    NoSuchCore {
+        /// Which thread it was meant for.
+        role: &'static str,
+        /// The configured id.
+        core: usize,
+        /// How many cores exist.
+        available: usize,
+    },
+    /// A ring capacity that is zero or not a power of two.
+    #[error("runtime.{name} = {value}: ring capacity must be a power of two ≥ 2")]
+    BadRingCapacity {
+        /// Which ring.
+        name: &'static str,
+        /// The configured value.
+        value: usize,
+    },
+    /// The OS refused to start a thread.
+    #[error("cannot spawn thread {name}: {source}")]
+    Spawn {
+        /// Thread name.
+        name: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Threads, cores and rings of one engine, from the `[runtime]` config section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Core of the I/O thread (`None`: not pinned).
+    pub io_core: Option<usize>,
+    /// Core of the strategy core thread (`None`: not pinned).
+    pub core_core: Option<usize>,
+    /// What idle threads do.
+    #[serde(default)]
+    pub idle: IdlePolicy,
+    /// Slots of the market-event ring.
+    #[serde(default = "default_market_ring")]
+    pub market_ring: usize,
+    /// Slots of the order-event and command rings.
+    #[serde(default = "default_order_ring")]
+    pub order_ring: usize,
+}
+
+fn default_market_ring() -> usize {
+    65_536
+}
+
+fn default_order_ring() -> usize {
+    4_096
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { io_core: None, core_core: None, idle: IdlePolicy::default(), market_ring: default_market_ring(), order_ring: default_order_ring() }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks cores exist on this machine and ring sizes are powers of two.
+    ///
+    /// # Errors
+    /// The first problem found, as a [`RuntimeError`].
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let available = core_affinity::get_core_ids().map_or(0, |c| c.len());
+        for (role, core) in [("io", self.io_core), ("core", self.core_core)] {
+            if let Some(core) = core {
+                if core >= available {
+                    return Err(RuntimeError::NoSuchCore { role, core, available });
+                }
+            }
+        }
+        for (name, value) in [("market_ring", self.market_ring), ("order_ring", self.order_ring)] {
+            if value < 2 || !value.is_power_of_two() {
+                return Err(RuntimeError::BadRingCapacity { name, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Spawns a named thread pinned to `core` (when given) running `f`.
+///
+/// # Errors
+/// [`RuntimeError::Spawn`] when the OS refuses the thread.
+pub fn spawn_pinned<T, F>(name: &str, core: Option<usize>, f: F) -> Result<std::thread::JoinHandle<T>, RuntimeError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if let Some(id) = core {
+                // Validated at start; a refusal here (e.g. a cgroup) leaves the thread unpinned.
+                core_affinity::set_for_current(core_affinity::CoreId { id });
+            }
+            f()
+        })
+        .map_err(|source| RuntimeError::Spawn { name: name.to_owned(), source })
+}
