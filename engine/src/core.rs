@@ -1,0 +1,256 @@
+//! The strategy core: the single owner of books, orders, positions and strategy state.
+//!
+//! [`Core`] is synchronous and deterministic: it processes one event at a time with the time
+//! passed in, so the same code runs live, in the simulator and in replay. [`run_core`] is the
+//! pinned thread around it: it busy-polls the rings (order events first, they carry fills),
+//! stamps latencies, and hands order commands to the I/O thread's ring.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::book::Books;
+use crate::clock::{Clock, now_ns};
+use crate::event::{MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderStamps};
+use crate::instrument::Registry;
+use crate::latency::{LatencyRecorder, Stage};
+use crate::oms::{Applied, Oms};
+use crate::portfolio::Portfolio;
+use crate::ring::{IdlePolicy, Idler, Ring};
+use crate::risk::{Risk, RiskConfig, RiskInputs};
+use crate::strategy::{Ctx, Intents, Strategy, StrategyId};
+
+/// Most intents one event may produce.
+const INTENTS_PER_EVENT: usize = 64;
+
+/// Counters of the core thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreCounters {
+    /// Market events processed.
+    pub market_events: u64,
+    /// Order events processed.
+    pub order_events: u64,
+    /// Intents strategies submitted.
+    pub intents: u64,
+    /// Intents refused by risk.
+    pub refused: u64,
+    /// Order commands emitted.
+    pub commands: u64,
+    /// Funding settlements booked.
+    pub funding_settlements: u64,
+}
+
+/// The core's state and logic, without threads.
+pub struct Core<S: Strategy> {
+    registry: Arc<Registry>,
+    books: Books,
+    oms: Oms,
+    portfolio: Portfolio,
+    risk: Risk,
+    strategies: Vec<S>,
+    intents: Intents,
+    latency: LatencyRecorder,
+    counters: CoreCounters,
+    halted: bool,
+}
+
+impl<S: Strategy> Core<S> {
+    /// A core for `registry` running `strategies` under `risk` limits.
+    pub fn new(registry: Arc<Registry>, strategies: Vec<S>, risk: RiskConfig) -> Self {
+        let n = registry.len();
+        Self {
+            registry,
+            books: Books::new(n),
+            oms: Oms::new(4_096, 0),
+            portfolio: Portfolio::new(n),
+            risk: Risk::new(risk),
+            strategies,
+            intents: Intents::with_capacity(INTENTS_PER_EVENT),
+            latency: LatencyRecorder::new(),
+            counters: CoreCounters::default(),
+            halted: false,
+        }
+    }
+
+    /// Processes one market event dequeued at `dequeued_ns`; `now_ns` is the injected clock.
+    /// Order commands go to `out` in decision order.
+    #[inline]
+    pub fn on_market(&mut self, ev: &MarketEvent, now_ns: u64, dequeued_ns: u64, out: &mut impl FnMut(OrderCommand)) {
+        self.counters.market_events += 1;
+        if ev.decoded_ns != 0 {
+            self.latency.record(Stage::DecodedToDequeued, ev.decoded_ns, dequeued_ns);
+        }
+        if let Some(settled) = self.books.apply(ev) {
+            self.portfolio.apply_funding(&self.registry, ev.instrument, &settled);
+            self.counters.funding_settlements += 1;
+        }
+        for (i, s) in self.strategies.iter_mut().enumerate() {
+            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, StrategyId(i as u16), &mut self.intents);
+            s.on_market(ev, &mut ctx);
+        }
+        let decision_ns = crate::clock::now_ns();
+        self.latency.record(Stage::DequeuedToDecision, dequeued_ns, decision_ns);
+        self.latency.record(Stage::TickToDecision, ev.recv_ns, decision_ns);
+        self.route_intents(now_ns, OrderStamps { tick_recv_ns: ev.recv_ns, decision_ns, risk_passed_ns: 0 }, out);
+    }
+
+    /// Processes one order event.
+    pub fn on_order(&mut self, ev: &OrderEvent, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
+        self.counters.order_events += 1;
+        let applied = self.oms.apply(ev.client_id, &ev.kind);
+        let Some(order) = self.oms.get(ev.client_id).copied() else { return };
+        if let Applied::Fill(fill) = applied {
+            self.portfolio.apply_fill(&self.registry, order.order.instrument, order.order.side, &fill);
+        }
+        if matches!(applied, Applied::Duplicate | Applied::Unknown) {
+            return;
+        }
+        if let Some(s) = self.strategies.get_mut(usize::from(order.strategy.0)) {
+            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, order.strategy, &mut self.intents);
+            s.on_order(ev, order.tag, &mut ctx);
+        }
+        let decision_ns = crate::clock::now_ns();
+        self.route_intents(now_ns, OrderStamps { tick_recv_ns: ev.recv_ns, decision_ns, risk_passed_ns: 0 }, out);
+    }
+
+    /// Periodic work: strategy timers and OMS housekeeping.
+    pub fn on_timer(&mut self, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
+        for (i, s) in self.strategies.iter_mut().enumerate() {
+            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, StrategyId(i as u16), &mut self.intents);
+            s.on_timer(&mut ctx);
+        }
+        let t = crate::clock::now_ns();
+        self.route_intents(now_ns, OrderStamps { tick_recv_ns: t, decision_ns: t, risk_passed_ns: 0 }, out);
+        self.oms.purge_final();
+    }
+
+    /// Halts new risk (kill switch): only reducing orders pass from now on.
+    pub fn halt(&mut self) {
+        self.halted = true;
+    }
+
+    fn route_intents(&mut self, now_ns: u64, stamps: OrderStamps, out: &mut impl FnMut(OrderCommand)) {
+        let mut intents = std::mem::replace(&mut self.intents, Intents::with_capacity(0));
+        for (strategy, intent) in intents.drain() {
+            self.counters.intents += 1;
+            let inputs = RiskInputs {
+                registry: &self.registry,
+                books: &self.books,
+                portfolio: &self.portfolio,
+                open_orders: self.oms.open_count(),
+                halted: self.halted,
+                now_ns,
+            };
+            if self.risk.check(&intent, &inputs).is_err() {
+                self.counters.refused += 1;
+                continue;
+            }
+            let risk_passed_ns = crate::clock::now_ns();
+            self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
+            let order = NewOrder {
+                client_id: self.oms.next_client_id(),
+                instrument: intent.instrument,
+                venue: self.registry.get(intent.instrument).venue,
+                side: intent.side,
+                px: intent.limit_px,
+                qty: intent.qty,
+                tif: intent.tif,
+                reduce_only: intent.reduce_only,
+            };
+            self.oms.on_sent(order, strategy, intent.tag);
+            self.counters.commands += 1;
+            out(OrderCommand::New { order, stamps: OrderStamps { risk_passed_ns, ..stamps } });
+        }
+        self.intents = intents;
+    }
+
+    /// The instruments.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Latest market state.
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    /// Positions and PnL.
+    pub fn portfolio(&self) -> &Portfolio {
+        &self.portfolio
+    }
+
+    /// Orders.
+    pub fn oms(&self) -> &Oms {
+        &self.oms
+    }
+
+    /// Risk checker and its refusal counts.
+    pub fn risk(&self) -> &Risk {
+        &self.risk
+    }
+
+    /// The strategies.
+    pub fn strategies(&self) -> &[S] {
+        &self.strategies
+    }
+
+    /// This thread's latency histograms.
+    pub fn latency(&self) -> &LatencyRecorder {
+        &self.latency
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &CoreCounters {
+        &self.counters
+    }
+
+    /// True once halted.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+}
+
+/// The rings a core thread reads and writes.
+pub struct CoreRings {
+    /// Market events from the I/O thread.
+    pub market: Arc<Ring<MarketEvent>>,
+    /// Order events from the I/O thread.
+    pub orders: Arc<Ring<OrderEvent>>,
+    /// Order commands to the I/O thread.
+    pub commands: Arc<Ring<OrderCommand>>,
+}
+
+/// How often the core calls strategy timers.
+const TIMER_INTERVAL_NS: u64 = 1_000_000;
+
+/// Runs `core` until `stop` is set, then returns it for the report.
+///
+/// Order events are drained before market events: a fill changes what the next tick should do.
+/// Commands are pushed losslessly: an order is never dropped for want of ring space.
+pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clock: &C, idle: IdlePolicy, stop: &AtomicBool, kill: &AtomicBool) -> Core<S> {
+    let mut idler = Idler::new(idle);
+    let mut next_timer = clock.now_ns() + TIMER_INTERVAL_NS;
+    let commands = &rings.commands;
+    let mut send = |cmd: OrderCommand| commands.push_lossless(cmd);
+    while !stop.load(Ordering::Relaxed) {
+        let mut worked = false;
+        while let Some(ev) = rings.orders.pop() {
+            core.on_order(&ev, clock.now_ns(), &mut send);
+            worked = true;
+        }
+        if let Some(ev) = rings.market.pop() {
+            let dequeued = now_ns();
+            core.on_market(&ev, clock.now_ns(), dequeued, &mut send);
+            worked = true;
+        }
+        let now = clock.now_ns();
+        if now >= next_timer {
+            if kill.load(Ordering::Relaxed) && !core.halted() {
+                core.halt();
+            }
+            core.on_timer(now, &mut send);
+            next_timer = now + TIMER_INTERVAL_NS;
+        }
+        if worked { idler.busy() } else { idler.idle() }
+    }
+    core
+}
