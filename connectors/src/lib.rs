@@ -2,4 +2,10 @@
 //! loopback venue simulator that speaks the same protocols.
 #![forbid(unsafe_code)]
 
+pub mod binance;
 pub mod feed;
+pub mod json;
+pub mod sim;
+pub mod io;
+pub mod ws;
+pub mod venue;

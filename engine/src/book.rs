@@ -18,7 +18,7 @@ pub struct TopOfBook {
     pub last_recv_ns: u64,
     /// Venue time of the latest event (ms), 0 when none.
     pub last_exch_ms: u64,
-    /// Latest mark price (perpetuals), `Px(0)` when none yet.
+    /// Latest mark price (perpetuals) at [`crate::fixed::REFERENCE_SCALE`], `Px(0)` when none yet.
     pub mark_px: Px,
     /// Latest funding rate for the next settlement.
     pub funding_rate: Rate,
@@ -54,7 +54,7 @@ pub struct FundingSettled {
     pub at_ms: u64,
     /// Rate applied.
     pub rate: Rate,
-    /// Mark price applied.
+    /// Mark price applied, at [`crate::fixed::REFERENCE_SCALE`].
     pub mark_px: Px,
 }
 

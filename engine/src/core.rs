@@ -22,6 +22,9 @@ use crate::strategy::{Ctx, Intents, Strategy, StrategyId};
 /// Most intents one event may produce.
 const INTENTS_PER_EVENT: usize = 64;
 
+/// Rounds of refusal → resubmission routed per event before the rest is dropped.
+const MAX_ROUTING_ROUNDS: usize = 4;
+
 /// Counters of the core thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CoreCounters {
@@ -37,6 +40,8 @@ pub struct CoreCounters {
     pub commands: u64,
     /// Funding settlements booked.
     pub funding_settlements: u64,
+    /// Intents dropped because a strategy resubmitted refused intents too many times in a row.
+    pub intents_dropped: u64,
 }
 
 /// The core's state and logic, without threads.
@@ -48,6 +53,7 @@ pub struct Core<S: Strategy> {
     risk: Risk,
     strategies: Vec<S>,
     intents: Intents,
+    routing: Intents,
     latency: LatencyRecorder,
     counters: CoreCounters,
     halted: bool,
@@ -65,6 +71,7 @@ impl<S: Strategy> Core<S> {
             risk: Risk::new(risk),
             strategies,
             intents: Intents::with_capacity(INTENTS_PER_EVENT),
+            routing: Intents::with_capacity(INTENTS_PER_EVENT),
             latency: LatencyRecorder::new(),
             counters: CoreCounters::default(),
             halted: false,
@@ -128,39 +135,52 @@ impl<S: Strategy> Core<S> {
         self.halted = true;
     }
 
+    /// Turns buffered intents into orders through risk and the OMS. A refused intent is told to
+    /// its strategy (which may submit again: those are routed too, a bounded number of rounds).
     fn route_intents(&mut self, now_ns: u64, stamps: OrderStamps, out: &mut impl FnMut(OrderCommand)) {
-        let mut intents = std::mem::replace(&mut self.intents, Intents::with_capacity(0));
-        for (strategy, intent) in intents.drain() {
-            self.counters.intents += 1;
-            let inputs = RiskInputs {
-                registry: &self.registry,
-                books: &self.books,
-                portfolio: &self.portfolio,
-                open_orders: self.oms.open_count(),
-                halted: self.halted,
-                now_ns,
-            };
-            if self.risk.check(&intent, &inputs).is_err() {
-                self.counters.refused += 1;
-                continue;
+        for _round in 0..MAX_ROUTING_ROUNDS {
+            if self.intents.is_empty() {
+                return;
             }
-            let risk_passed_ns = crate::clock::now_ns();
-            self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
-            let order = NewOrder {
-                client_id: self.oms.next_client_id(),
-                instrument: intent.instrument,
-                venue: self.registry.get(intent.instrument).venue,
-                side: intent.side,
-                px: intent.limit_px,
-                qty: intent.qty,
-                tif: intent.tif,
-                reduce_only: intent.reduce_only,
-            };
-            self.oms.on_sent(order, strategy, intent.tag);
-            self.counters.commands += 1;
-            out(OrderCommand::New { order, stamps: OrderStamps { risk_passed_ns, ..stamps } });
+            std::mem::swap(&mut self.intents, &mut self.routing);
+            while let Some((strategy, intent)) = self.routing.pop_front() {
+                self.counters.intents += 1;
+                let inputs = RiskInputs {
+                    registry: &self.registry,
+                    books: &self.books,
+                    portfolio: &self.portfolio,
+                    open_orders: self.oms.open_count(),
+                    halted: self.halted,
+                    now_ns,
+                };
+                if let Err(reason) = self.risk.check(&intent, &inputs) {
+                    self.counters.refused += 1;
+                    if let Some(s) = self.strategies.get_mut(usize::from(strategy.0)) {
+                        let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, strategy, &mut self.intents);
+                        s.on_refused(&intent, reason, &mut ctx);
+                    }
+                    continue;
+                }
+                let risk_passed_ns = crate::clock::now_ns();
+                self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
+                let order = NewOrder {
+                    client_id: self.oms.next_client_id(),
+                    instrument: intent.instrument,
+                    venue: self.registry.get(intent.instrument).venue,
+                    side: intent.side,
+                    px: intent.limit_px,
+                    qty: intent.qty,
+                    tif: intent.tif,
+                    reduce_only: intent.reduce_only,
+                };
+                self.oms.on_sent(order, strategy, intent.tag);
+                self.counters.commands += 1;
+                out(OrderCommand::New { order, stamps: OrderStamps { risk_passed_ns, ..stamps } });
+            }
         }
-        self.intents = intents;
+        // A strategy that keeps resubmitting refused intents is cut off here; drop the rest.
+        self.counters.intents_dropped += self.intents.len() as u64;
+        self.intents.clear();
     }
 
     /// The instruments.
@@ -219,6 +239,19 @@ pub struct CoreRings {
     pub commands: Arc<Ring<OrderCommand>>,
 }
 
+/// How the core thread is steered from outside: idle policy, stop and kill flags, progress.
+#[derive(Debug, Default)]
+pub struct CoreControl {
+    /// What the thread does when idle.
+    pub idle: IdlePolicy,
+    /// Set to stop the thread.
+    pub stop: AtomicBool,
+    /// Set to engage the kill switch (halt new risk).
+    pub kill: AtomicBool,
+    /// Published counters.
+    pub progress: CoreProgress,
+}
+
 /// How often the core calls strategy timers.
 const TIMER_INTERVAL_NS: u64 = 1_000_000;
 
@@ -226,7 +259,9 @@ const TIMER_INTERVAL_NS: u64 = 1_000_000;
 ///
 /// Order events are drained before market events: a fill changes what the next tick should do.
 /// Commands are pushed losslessly: an order is never dropped for want of ring space.
-pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clock: &C, idle: IdlePolicy, stop: &AtomicBool, kill: &AtomicBool) -> Core<S> {
+pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clock: &C, control: &CoreControl) -> Core<S> {
+    let CoreControl { idle, stop, kill, progress } = control;
+    let idle = *idle;
     let mut idler = Idler::new(idle);
     let mut next_timer = clock.now_ns() + TIMER_INTERVAL_NS;
     let commands = &rings.commands;
@@ -248,9 +283,29 @@ pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clo
                 core.halt();
             }
             core.on_timer(now, &mut send);
+            progress.publish(&core);
             next_timer = now + TIMER_INTERVAL_NS;
         }
         if worked { idler.busy() } else { idler.idle() }
     }
     core
+}
+
+/// Counters the core thread publishes for a live progress line, updated on its timer.
+#[derive(Debug, Default)]
+pub struct CoreProgress {
+    /// Market events processed.
+    pub market_events: std::sync::atomic::AtomicU64,
+    /// Orders sent.
+    pub orders_sent: std::sync::atomic::AtomicU64,
+    /// Fills applied.
+    pub fills: std::sync::atomic::AtomicU64,
+}
+
+impl CoreProgress {
+    fn publish<S: Strategy>(&self, core: &Core<S>) {
+        self.market_events.store(core.counters.market_events, Ordering::Relaxed);
+        self.orders_sent.store(core.oms.counters().sent, Ordering::Relaxed);
+        self.fills.store(core.oms.counters().fills, Ordering::Relaxed);
+    }
 }

@@ -144,6 +144,64 @@ impl BookChunk {
     }
 }
 
+/// Longest venue trade id kept verbatim (a UUID is 36 bytes).
+pub const TRADE_ID_MAX: usize = 46;
+
+/// A venue's public trade id, kept verbatim inline: numeric on Binance and OKX, a UUID on
+/// Bybit. Inline bytes keep the event `Copy` and allocation-free.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TradeId {
+    len: u8,
+    bytes: [u8; TRADE_ID_MAX],
+}
+
+impl TradeId {
+    /// The id spelled by `bytes`; `None` when longer than [`TRADE_ID_MAX`].
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let mut id = Self { len: 0, bytes: [0; TRADE_ID_MAX] };
+        id.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        id.len = bytes.len() as u8;
+        Some(id)
+    }
+
+    /// A numeric id, written in decimal.
+    pub fn from_u64(mut v: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        Self::from_bytes(&digits[i..]).unwrap_or_default()
+    }
+
+    /// The id's bytes as the venue sent them.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The id as text (venue ids are ASCII; anything else prints as `?`).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl Default for TradeId {
+    fn default() -> Self {
+        Self { len: 0, bytes: [0; TRADE_ID_MAX] }
+    }
+}
+
+impl core::fmt::Debug for TradeId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TradeId({:?})", self.as_str())
+    }
+}
+
 /// A public trade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trade {
@@ -154,15 +212,16 @@ pub struct Trade {
     /// Side of the taker.
     pub aggressor: Side,
     /// Venue trade id (aggregate id for `aggTrade`).
-    pub trade_id: u64,
+    pub trade_id: TradeId,
 }
 
 /// Mark price, index price and funding of a perpetual.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Funding {
-    /// Mark price, `Px(0)` when the venue gives none.
+    /// Mark price at [`crate::fixed::REFERENCE_SCALE`] (not the tick's scale), `Px(0)` when the
+    /// venue gives none.
     pub mark_px: Px,
-    /// Index price, `Px(0)` when the venue gives none.
+    /// Index price at [`crate::fixed::REFERENCE_SCALE`], `Px(0)` when the venue gives none.
     pub index_px: Px,
     /// Funding rate for the next settlement.
     pub rate: Rate,
@@ -341,6 +400,8 @@ pub struct OrderEvent {
     pub client_id: ClientOrderId,
     /// Its instrument.
     pub instrument: InstrumentId,
+    /// The order's side, as the venue echoes it.
+    pub side: Side,
     /// Venue time in ms, 0 when none.
     pub exch_ts_ms: u64,
     /// Local monotonic ns of receipt.

@@ -16,6 +16,12 @@ pub const MAX_SCALE: u8 = 18;
 /// Scale used for funding rates (`0.00038246` → `38_246_000`), fine enough for every venue.
 pub const RATE_SCALE: Scale = Scale(12);
 
+/// Scale of reference prices (mark, index) that venues publish with more decimals than the
+/// instrument's tick: Binance sends BTCUSDT's mark as `11794.15000000` and its index as
+/// `11784.62659091` while the tick is `0.1`. Ten places cover every venue; the i64 range at this
+/// scale (±9.2e8) covers every crypto price quoted in a fiat-like currency.
+pub const REFERENCE_SCALE: Scale = Scale(10);
+
 /// Number of decimal places a fixed-point mantissa carries.
 ///
 /// It lives on the instrument, not on each value, so events stay small and `Copy`.

@@ -71,7 +71,7 @@ impl PaperGateway {
     }
 
     fn event(&self, order: &NewOrder, now_ns: u64, kind: OrderEventKind) -> OrderEvent {
-        OrderEvent { client_id: order.client_id, instrument: order.instrument, exch_ts_ms: self.exch_ms[order.instrument.index()], recv_ns: now_ns, kind }
+        OrderEvent { client_id: order.client_id, instrument: order.instrument, side: order.side, exch_ts_ms: self.exch_ms[order.instrument.index()], recv_ns: now_ns, kind }
     }
 
     fn fill(&mut self, order: &NewOrder, px: crate::fixed::Px, qty: Qty, leaves: Qty, taker: bool) -> Fill {

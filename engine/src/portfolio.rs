@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::book::{Books, FundingSettled};
 use crate::event::{Fill, Side};
+use crate::fixed::REFERENCE_SCALE;
 use crate::instrument::{InstrumentId, InstrumentKind, Registry};
 
 /// One instrument's position and PnL. Quantities are in contracts (base units for spot).
@@ -115,7 +116,7 @@ impl Portfolio {
         }
         let p = &mut self.positions[id.index()];
         let rate = settled.rate.to_decimal(crate::fixed::RATE_SCALE);
-        let payment = -(p.qty * inst.contract_size * inst.px(settled.mark_px) * rate);
+        let payment = -(p.qty * inst.contract_size * settled.mark_px.to_decimal(REFERENCE_SCALE) * rate);
         p.funding += payment;
         payment
     }
@@ -126,7 +127,7 @@ impl Portfolio {
         let inst = registry.get(id);
         let b = books.get(id);
         if inst.kind == InstrumentKind::Perpetual && b.mark_px.0 > 0 {
-            return Some(inst.px(b.mark_px));
+            return Some(b.mark_px.to_decimal(REFERENCE_SCALE));
         }
         let q = &b.quote;
         (q.bid_px.0 > 0 && q.ask_px.0 > 0).then(|| (inst.px(q.bid_px) + inst.px(q.ask_px)) / Decimal::TWO)
@@ -197,7 +198,7 @@ mod tests {
         let mut pf = Portfolio::new(2);
         pf.apply_fill(&r, InstrumentId(1), Side::Buy, &fill(1_000_000, 2000, "0"));
         pf.apply_fill(&r, InstrumentId(0), Side::Buy, &fill(1_000_000, 2000, "0"));
-        let s = FundingSettled { at_ms: 1, rate: Rate(100_000_000), mark_px: Px(1_000_000) }; // 0.0001
+        let s = FundingSettled { at_ms: 1, rate: Rate(100_000_000), mark_px: Px(1_000_000_000_000_000) }; // rate 0.0001, mark 100000
         assert_eq!(pf.apply_funding(&r, InstrumentId(1), &s), "-20".parse::<Decimal>().unwrap());
         assert_eq!(pf.apply_funding(&r, InstrumentId(0), &s), Decimal::ZERO);
     }

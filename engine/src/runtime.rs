@@ -80,10 +80,10 @@ impl RuntimeConfig {
     pub fn validate(&self) -> Result<(), RuntimeError> {
         let available = core_affinity::get_core_ids().map_or(0, |c| c.len());
         for (role, core) in [("io", self.io_core), ("core", self.core_core)] {
-            if let Some(core) = core {
-                if core >= available {
-                    return Err(RuntimeError::NoSuchCore { role, core, available });
-                }
+            if let Some(core) = core
+                && core >= available
+            {
+                return Err(RuntimeError::NoSuchCore { role, core, available });
             }
         }
         for (name, value) in [("market_ring", self.market_ring), ("order_ring", self.order_ring)] {

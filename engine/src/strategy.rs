@@ -10,6 +10,7 @@ use crate::event::{MarketEvent, OrderEvent, Side, TimeInForce};
 use crate::fixed::{Px, Qty};
 use crate::instrument::{InstrumentId, Registry};
 use crate::portfolio::Portfolio;
+use crate::risk::Refusal;
 
 /// Index of a strategy in the core, carried by its orders so their events come back to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -47,9 +48,24 @@ impl Intents {
         Self { items: Vec::with_capacity(capacity), refused: 0 }
     }
 
-    /// Takes the buffered intents, leaving the buffer empty with its capacity.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, (StrategyId, Intent)> {
-        self.items.drain(..)
+    /// Takes the oldest buffered intent.
+    pub fn pop_front(&mut self) -> Option<(StrategyId, Intent)> {
+        if self.items.is_empty() { None } else { Some(self.items.remove(0)) }
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Intents buffered.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Drops every buffered intent.
+    pub fn clear(&mut self) {
+        self.items.clear();
     }
 
     /// Intents refused because the buffer was full.
@@ -123,6 +139,11 @@ pub trait Strategy {
 
     /// One of this strategy's orders changed state; `tag` is the intent's tag.
     fn on_order(&mut self, ev: &OrderEvent, tag: u32, ctx: &mut Ctx<'_>);
+
+    /// Pre-trade risk refused one of this strategy's intents: it never became an order.
+    fn on_refused(&mut self, intent: &Intent, reason: Refusal, ctx: &mut Ctx<'_>) {
+        let _ = (intent, reason, ctx);
+    }
 
     /// Called periodically (see the core's timer interval) for time-based logic.
     fn on_timer(&mut self, ctx: &mut Ctx<'_>) {

@@ -1,0 +1,729 @@
+//! A small, validating, allocation-free JSON scanner for venue frames.
+//!
+//! Venue decoders read a handful of fields out of small JSON objects. This scanner walks the
+//! bytes once, in place, and hands out slices of the input: no tree, no `String`, no heap.
+//!
+//! - [`Members`] walks the members of an object, yielding `(key, Value)` in wire order; field
+//!   order is the caller's business (decoders collect what they need, then act).
+//! - [`Elements`] walks the elements of an array.
+//! - A container value is returned as [`Value::Object`] / [`Value::Array`], the raw sub-slice
+//!   (brackets included), already validated and ready to be walked again. To avoid a second
+//!   pass, [`Members::enter_object`] and [`Elements::enter_array`] walk a nested container
+//!   straight away; [`Members::resume`] / [`Elements::resume`] continue the parent after it.
+//!
+//! Everything that is walked is validated against the JSON grammar (RFC 8259): strings (escape
+//! sequences, no raw control characters), numbers, literals, commas, colons, bracket matching,
+//! and nothing but whitespace after the document. Nesting deeper than [`MAX_DEPTH`] is refused.
+//! Defects are [`DecodeError::Json`] with the byte offset (relative to the slice the walker was
+//! built on). Two things are deliberately not checked: UTF-8 validity of string contents (the
+//! WebSocket layer validates text frames) and duplicate keys (every member is yielded; decoders
+//! in this crate let the last one win).
+//!
+//! Strings are returned raw, without unescaping: [`Value::Str`] when the string has no
+//! backslash, [`Value::EscapedStr`] when it has one, so an escaped string is never taken for the
+//! plain text it spells. Keys are compared raw as well. The scanner never panics: every byte is
+//! read through `get`, which is fuzzed by `tests/json_props.rs`.
+
+use crate::feed::DecodeError;
+
+/// Deepest nesting accepted; the outermost container is level 1.
+pub const MAX_DEPTH: u32 = 32;
+
+// The container stack is a bit per level in a u64.
+const _: () = assert!(MAX_DEPTH < 64);
+
+/// One JSON value, borrowing the scanned bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A string without escapes: the bytes between the quotes.
+    Str(&'a [u8]),
+    /// A string containing backslash escapes, raw (not unescaped) between the quotes.
+    EscapedStr(&'a [u8]),
+    /// A number, exactly as written (validated against the JSON number grammar).
+    Num(&'a [u8]),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// An object, braces included; walk it with [`Members::new`].
+    Object(&'a [u8]),
+    /// An array, brackets included; walk it with [`Elements::new`].
+    Array(&'a [u8]),
+}
+
+impl<'a> Value<'a> {
+    /// The contents of an escape-free string.
+    ///
+    /// # Errors
+    /// [`DecodeError::WrongType`] naming `field` for any other value (escaped strings included:
+    /// venue symbols and numbers never contain escapes).
+    #[inline]
+    pub fn str(self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        match self {
+            Value::Str(s) => Ok(s),
+            _ => Err(DecodeError::WrongType(field)),
+        }
+    }
+
+    /// A JSON number as an unsigned 64-bit integer.
+    ///
+    /// # Errors
+    /// [`DecodeError::WrongType`] when not a number, [`DecodeError::BadInteger`] when it is
+    /// negative, has a fraction or an exponent, or overflows (see [`parse_u64`]).
+    #[inline]
+    pub fn u64(self, field: &'static str) -> Result<u64, DecodeError> {
+        match self {
+            Value::Num(n) => parse_u64(n, field),
+            _ => Err(DecodeError::WrongType(field)),
+        }
+    }
+
+    /// A JSON boolean.
+    ///
+    /// # Errors
+    /// [`DecodeError::WrongType`] naming `field` for any other value.
+    #[inline]
+    pub fn bool(self, field: &'static str) -> Result<bool, DecodeError> {
+        match self {
+            Value::Bool(b) => Ok(b),
+            _ => Err(DecodeError::WrongType(field)),
+        }
+    }
+}
+
+/// Parses the digits of a JSON number as a `u64`.
+///
+/// # Errors
+/// [`DecodeError::BadInteger`] naming `field` when `num` is empty, has a sign, a fraction, an
+/// exponent or any non-digit, or does not fit 64 bits.
+#[inline]
+pub fn parse_u64(num: &[u8], field: &'static str) -> Result<u64, DecodeError> {
+    if num.is_empty() {
+        return Err(DecodeError::BadInteger(field));
+    }
+    let mut acc: u64 = 0;
+    for &b in num {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(DecodeError::BadInteger(field));
+        }
+        acc = acc
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d)))
+            .ok_or(DecodeError::BadInteger(field))?;
+    }
+    Ok(acc)
+}
+
+/// Checks that `doc` is exactly one well-formed JSON value, with optional surrounding
+/// whitespace.
+///
+/// # Errors
+/// [`DecodeError::Json`] at the first defect.
+pub fn validate(doc: &[u8]) -> Result<(), DecodeError> {
+    let start = skip_ws(doc, 0);
+    let (_, end) = read_value(doc, start, 1)?;
+    let end = skip_ws(doc, end);
+    if end != doc.len() {
+        return Err(err(end, "trailing characters after the document"));
+    }
+    Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn err(at: usize, what: &'static str) -> DecodeError {
+    DecodeError::Json { at, what }
+}
+
+#[inline(always)]
+fn skip_ws(buf: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = buf.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first byte at or after `i` that interrupts a plain run of string contents (a
+/// quote, a backslash or a control character), or `buf.len()`. Looks at eight bytes at a time:
+/// the lowest flagged byte of each SWAR test is exact (false flags only ever sit above a true
+/// one), so the lowest flag of their union is the answer.
+#[inline(always)]
+fn plain_run_end(buf: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let v = u64::from_le_bytes(word);
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        let flags = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (v.wrapping_sub(ONES * 0x20) & !v))
+            & HIGH;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = buf.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Scans the string whose opening quote is at `pos`; returns it and the offset after it.
+#[inline(always)]
+fn scan_string(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError> {
+    let start = pos + 1;
+    let mut i = start;
+    let mut escaped = false;
+    loop {
+        i = plain_run_end(buf, i);
+        match buf.get(i) {
+            None => return Err(err(pos, "unterminated string")),
+            Some(b'"') => {
+                let s = buf.get(start..i).unwrap_or_default();
+                let v = if escaped {
+                    Value::EscapedStr(s)
+                } else {
+                    Value::Str(s)
+                };
+                return Ok((v, i + 1));
+            }
+            Some(b'\\') => {
+                escaped = true;
+                match buf.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        let hex = buf
+                            .get(i + 2..i + 6)
+                            .ok_or_else(|| err(i, "unterminated \\u escape"))?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(err(i, "invalid \\u escape"));
+                        }
+                        i += 6;
+                    }
+                    _ => return Err(err(i, "invalid escape")),
+                }
+            }
+            Some(_) => return Err(err(i, "control character in string")),
+        }
+    }
+}
+
+#[inline(always)]
+fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = buf.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Scans the number starting at `pos` (a `-` or a digit); returns the offset after it.
+#[inline(always)]
+fn scan_number(buf: &[u8], pos: usize) -> Result<usize, DecodeError> {
+    let mut i = pos;
+    if buf.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match buf.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = skip_digits(buf, i + 1),
+        _ => return Err(err(i, "invalid number")),
+    }
+    if buf.get(i) == Some(&b'.') {
+        if !matches!(buf.get(i + 1), Some(b'0'..=b'9')) {
+            return Err(err(i, "invalid number: no digit after '.'"));
+        }
+        i = skip_digits(buf, i + 1);
+    }
+    if let Some(b'e' | b'E') = buf.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = buf.get(i) {
+            i += 1;
+        }
+        if !matches!(buf.get(i), Some(b'0'..=b'9')) {
+            return Err(err(i, "invalid number: no digit in exponent"));
+        }
+        i = skip_digits(buf, i);
+    }
+    Ok(i)
+}
+
+/// Scans a scalar (not a container) at `pos`, whitespace already skipped.
+#[inline(always)]
+fn scan_scalar(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError> {
+    match buf.get(pos) {
+        Some(b'"') => scan_string(buf, pos),
+        Some(b'-' | b'0'..=b'9') => {
+            let end = scan_number(buf, pos)?;
+            Ok((Value::Num(buf.get(pos..end).unwrap_or_default()), end))
+        }
+        Some(b't') if buf.get(pos..pos + 4) == Some(b"true") => Ok((Value::Bool(true), pos + 4)),
+        Some(b'f') if buf.get(pos..pos + 5) == Some(b"false") => Ok((Value::Bool(false), pos + 5)),
+        Some(b'n') if buf.get(pos..pos + 4) == Some(b"null") => Ok((Value::Null, pos + 4)),
+        None => Err(err(pos, "unexpected end, expected a value")),
+        Some(_) => Err(err(pos, "expected a value")),
+    }
+}
+
+/// Reads a `"key"` and its `:` at `pos` (whitespace already skipped); returns the key and the
+/// offset after the colon.
+#[inline(always)]
+fn scan_key(buf: &[u8], pos: usize) -> Result<(&[u8], usize), DecodeError> {
+    if buf.get(pos) != Some(&b'"') {
+        return Err(err(pos, "expected a string key"));
+    }
+    let (key, end) = scan_string(buf, pos)?;
+    let key = match key {
+        Value::Str(k) | Value::EscapedStr(k) => k,
+        _ => &[],
+    };
+    let colon = skip_ws(buf, end);
+    if buf.get(colon) != Some(&b':') {
+        return Err(err(colon, "expected ':' after key"));
+    }
+    Ok((key, colon + 1))
+}
+
+/// Skips a whole container opening at `start`, validating it; `level` is its nesting level.
+/// Iterative, with the object/array kind of each open level kept as a bit of a `u64`.
+fn skip_container(buf: &[u8], start: usize, level: u32) -> Result<usize, DecodeError> {
+    let mut pos = start;
+    let mut open: u32 = 0;
+    let mut objects: u64 = 0;
+    loop {
+        // At a value.
+        pos = skip_ws(buf, pos);
+        match buf.get(pos) {
+            Some(&b @ (b'{' | b'[')) => {
+                if level + open > MAX_DEPTH {
+                    return Err(err(pos, "nesting too deep"));
+                }
+                let is_obj = b == b'{';
+                objects = (objects << 1) | u64::from(is_obj);
+                open += 1;
+                pos = skip_ws(buf, pos + 1);
+                let close = if is_obj { b'}' } else { b']' };
+                if buf.get(pos) == Some(&close) {
+                    pos += 1;
+                    open -= 1;
+                    objects >>= 1;
+                } else {
+                    if is_obj {
+                        pos = scan_key(buf, pos)?.1;
+                    }
+                    continue;
+                }
+            }
+            _ => pos = scan_scalar(buf, pos)?.1,
+        }
+        // After a value: commas and closing brackets.
+        loop {
+            if open == 0 {
+                return Ok(pos);
+            }
+            pos = skip_ws(buf, pos);
+            let in_obj = objects & 1 == 1;
+            match buf.get(pos) {
+                Some(b',') => {
+                    pos += 1;
+                    if in_obj {
+                        pos = scan_key(buf, skip_ws(buf, pos))?.1;
+                    }
+                    break;
+                }
+                Some(b'}') if in_obj => {
+                    pos += 1;
+                    open -= 1;
+                    objects >>= 1;
+                }
+                Some(b']') if !in_obj => {
+                    pos += 1;
+                    open -= 1;
+                    objects >>= 1;
+                }
+                _ if in_obj => return Err(err(pos, "expected ',' or '}'")),
+                _ => return Err(err(pos, "expected ',' or ']'")),
+            }
+        }
+    }
+}
+
+/// Reads any value at `pos` (whitespace already skipped) at nesting `level`.
+#[inline(always)]
+fn read_value(buf: &[u8], pos: usize, level: u32) -> Result<(Value<'_>, usize), DecodeError> {
+    match buf.get(pos) {
+        Some(b'{') => {
+            let end = skip_container(buf, pos, level)?;
+            Ok((Value::Object(buf.get(pos..end).unwrap_or_default()), end))
+        }
+        Some(b'[') => {
+            let end = skip_container(buf, pos, level)?;
+            Ok((Value::Array(buf.get(pos..end).unwrap_or_default()), end))
+        }
+        _ => scan_scalar(buf, pos),
+    }
+}
+
+/// Where a walker is within its container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Before the opening bracket.
+    Open,
+    /// A key (objects) or an element start (arrays) was read; its value is next.
+    Value,
+    /// A nested walker returned by `enter` owns the input until `resume`.
+    Nested,
+    /// After a value.
+    After,
+    /// After the closing bracket.
+    Done,
+    /// A defect was found; it is returned again on every call.
+    Failed(DecodeError),
+}
+
+/// The state shared by [`Members`] and [`Elements`].
+#[derive(Clone, Copy, Debug)]
+struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Nesting level of this container (1 = outermost).
+    level: u32,
+    step: Step,
+    /// Built on a whole document: only whitespace may follow the closing bracket.
+    document: bool,
+    is_obj: bool,
+}
+
+impl<'a> Walker<'a> {
+    fn document(buf: &'a [u8], is_obj: bool) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            level: 1,
+            step: Step::Open,
+            document: true,
+            is_obj,
+        }
+    }
+
+    #[inline]
+    fn fail<T>(&mut self, e: DecodeError) -> Result<T, DecodeError> {
+        self.step = Step::Failed(e);
+        Err(e)
+    }
+
+    #[inline]
+    fn close(&self) -> u8 {
+        if self.is_obj { b'}' } else { b']' }
+    }
+
+    /// Moves to the next member or element: `Some(key)` (empty for arrays) or `None` at the end.
+    #[inline(always)]
+    fn advance(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.advance_inner() {
+            Ok(v) => Ok(v),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    #[inline(always)]
+    fn advance_inner(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let buf = self.buf;
+        let mut pos = skip_ws(buf, self.pos);
+        match self.step {
+            Step::Open => {
+                let open = if self.is_obj { b'{' } else { b'[' };
+                if buf.get(pos) != Some(&open) {
+                    return Err(err(
+                        pos,
+                        if self.is_obj {
+                            "expected '{'"
+                        } else {
+                            "expected '['"
+                        },
+                    ));
+                }
+                pos = skip_ws(buf, pos + 1);
+                if buf.get(pos) == Some(&self.close()) {
+                    return self.finish(pos + 1);
+                }
+            }
+            Step::After => match buf.get(pos) {
+                Some(b',') => pos = skip_ws(buf, pos + 1),
+                Some(&c) if c == self.close() => return self.finish(pos + 1),
+                _ if self.is_obj => return Err(err(pos, "expected ',' or '}'")),
+                _ => return Err(err(pos, "expected ',' or ']'")),
+            },
+            Step::Done => return Ok(None),
+            Step::Failed(e) => return Err(e),
+            Step::Value | Step::Nested => return Err(err(pos, "previous value was not read")),
+        }
+        let key = if self.is_obj {
+            let (key, after) = scan_key(buf, pos)?;
+            pos = after;
+            key
+        } else {
+            &[]
+        };
+        self.pos = pos;
+        self.step = Step::Value;
+        Ok(Some(key))
+    }
+
+    fn finish(&mut self, end: usize) -> Result<Option<&'a [u8]>, DecodeError> {
+        self.pos = end;
+        self.step = Step::Done;
+        if self.document {
+            let rest = skip_ws(self.buf, end);
+            if rest != self.buf.len() {
+                return Err(err(rest, "trailing characters after the document"));
+            }
+        }
+        Ok(None)
+    }
+
+    #[inline(always)]
+    fn value(&mut self) -> Result<Value<'a>, DecodeError> {
+        match self.step {
+            Step::Value => {}
+            Step::Failed(e) => return Err(e),
+            _ => return self.fail(err(self.pos, "no value to read: call next first")),
+        }
+        let pos = skip_ws(self.buf, self.pos);
+        match read_value(self.buf, pos, self.level + 1) {
+            Ok((v, end)) => {
+                self.pos = end;
+                self.step = Step::After;
+                Ok(v)
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn enter(&mut self, is_obj: bool) -> Result<Option<Walker<'a>>, DecodeError> {
+        match self.step {
+            Step::Value => {}
+            Step::Failed(e) => return Err(e),
+            _ => return self.fail(err(self.pos, "no value to enter: call next first")),
+        }
+        let pos = skip_ws(self.buf, self.pos);
+        let open = if is_obj { b'{' } else { b'[' };
+        if self.buf.get(pos) != Some(&open) {
+            return Ok(None);
+        }
+        if self.level + 1 > MAX_DEPTH {
+            return self.fail(err(pos, "nesting too deep"));
+        }
+        self.step = Step::Nested;
+        Ok(Some(Walker {
+            buf: self.buf,
+            pos,
+            level: self.level + 1,
+            step: Step::Open,
+            document: false,
+            is_obj,
+        }))
+    }
+
+    fn resume(&mut self, child: &Walker<'a>) -> Result<(), DecodeError> {
+        if self.step != Step::Nested || !core::ptr::eq(self.buf, child.buf) {
+            return self.fail(err(child.pos, "resume without a matching enter"));
+        }
+        match child.step {
+            Step::Done => {
+                self.pos = child.pos;
+                self.step = Step::After;
+                Ok(())
+            }
+            Step::Failed(e) => self.fail(e),
+            _ => self.fail(err(child.pos, "nested container was not read to its end")),
+        }
+    }
+}
+
+/// Walks the members of one JSON object in wire order.
+///
+/// Every member is validated as it is passed; after `next_key` returns `Ok(None)` the whole
+/// object (and, for a document, the absence of trailing bytes) has been checked. Duplicate keys
+/// are all yielded. After an error every further call returns the same error.
+#[derive(Clone, Copy, Debug)]
+pub struct Members<'a>(Walker<'a>);
+
+impl<'a> Members<'a> {
+    /// A walker over `doc`, which must hold one object and nothing but whitespace around it
+    /// (a whole frame, or a [`Value::Object`] slice).
+    pub fn new(doc: &'a [u8]) -> Self {
+        Self(Walker::document(doc, true))
+    }
+
+    /// The next member's key (raw bytes between the quotes), or `None` after the last member.
+    /// Read its value with [`Members::value`] or [`Members::enter_object`] before calling again.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when the previous value was not read.
+    #[inline]
+    pub fn next_key(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        self.0.advance()
+    }
+
+    /// The value of the member whose key was just returned; a nested container is validated
+    /// and returned whole.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when no key was read.
+    #[inline]
+    pub fn value(&mut self) -> Result<Value<'a>, DecodeError> {
+        self.0.value()
+    }
+
+    /// When the pending value is an object, a walker over it that reads it in this same pass
+    /// (hand it back to [`Members::resume`] once it returned `None`); `Ok(None)` when the value
+    /// is something else, which is then still pending for [`Members::value`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when no key was read or nesting is too deep.
+    pub fn enter_object(&mut self) -> Result<Option<Members<'a>>, DecodeError> {
+        Ok(self.0.enter(true)?.map(Members))
+    }
+
+    /// Continues after the nested object `child` returned by [`Members::enter_object`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when `child` failed, was not read to its end, or does not belong to
+    /// this walker.
+    pub fn resume(&mut self, child: &Members<'a>) -> Result<(), DecodeError> {
+        self.0.resume(&child.0)
+    }
+
+    /// Byte offset of the walker in its input.
+    pub fn offset(&self) -> usize {
+        self.0.pos
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Result<(&'a [u8], Value<'a>), DecodeError>;
+
+    /// The next `(key, value)`; `None` at the end and after the first error.
+    fn next(&mut self) -> Option<Self::Item> {
+        if matches!(self.0.step, Step::Failed(_)) {
+            return None;
+        }
+        match self.next_key() {
+            Ok(Some(key)) => Some(self.value().map(|v| (key, v))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Walks the elements of one JSON array in order; the counterpart of [`Members`].
+#[derive(Clone, Copy, Debug)]
+pub struct Elements<'a>(Walker<'a>);
+
+impl<'a> Elements<'a> {
+    /// A walker over `doc`, which must hold one array and nothing but whitespace around it
+    /// (a whole frame, or a [`Value::Array`] slice).
+    pub fn new(doc: &'a [u8]) -> Self {
+        Self(Walker::document(doc, false))
+    }
+
+    /// Moves to the next element: `true` when there is one (read it with
+    /// [`Elements::value`] or [`Elements::enter_array`]), `false` after the last.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when the previous value was not read.
+    #[inline]
+    pub fn advance(&mut self) -> Result<bool, DecodeError> {
+        Ok(self.0.advance()?.is_some())
+    }
+
+    /// The element [`Elements::advance`] moved to.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when not positioned on an element.
+    #[inline]
+    pub fn value(&mut self) -> Result<Value<'a>, DecodeError> {
+        self.0.value()
+    }
+
+    /// The next element, or `None` after the last: [`Elements::advance`] then
+    /// [`Elements::value`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input.
+    #[inline]
+    pub fn next_value(&mut self) -> Result<Option<Value<'a>>, DecodeError> {
+        if self.advance()? {
+            self.value().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// When the pending element is an array, a walker over it that reads it in this same pass
+    /// (hand it back to [`Elements::resume`] once it is exhausted); `Ok(None)` otherwise, the
+    /// element then still pending for [`Elements::value`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when not positioned on an element or nesting is too deep.
+    #[inline]
+    pub fn enter_array(&mut self) -> Result<Option<Elements<'a>>, DecodeError> {
+        Ok(self.0.enter(false)?.map(Elements))
+    }
+
+    /// Continues after the nested array `child` returned by [`Elements::enter_array`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when `child` failed, was not read to its end, or does not belong to
+    /// this walker.
+    #[inline]
+    pub fn resume(&mut self, child: &Elements<'a>) -> Result<(), DecodeError> {
+        self.0.resume(&child.0)
+    }
+
+    /// Byte offset of the walker in its input.
+    pub fn offset(&self) -> usize {
+        self.0.pos
+    }
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Result<Value<'a>, DecodeError>;
+
+    /// The next element; `None` at the end and after the first error.
+    fn next(&mut self) -> Option<Self::Item> {
+        if matches!(self.0.step, Step::Failed(_)) {
+            return None;
+        }
+        self.next_value().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn plain_run_end_matches_a_byte_loop(
+            buf in proptest::collection::vec(proptest::prop_oneof![
+                20 => proptest::sample::select(&[b'a', b' ', b'!', b'#', b']', 0x7f, 0x80, 0x9f, 0xa0, 0xdf, 0xe0, 0xff][..]),
+                1 => proptest::sample::select(&[b'"', b'\\', 0x00, 0x01, 0x1f][..]),
+            ], 0..48),
+            start in 0usize..48,
+        ) {
+            let start = start.min(buf.len());
+            let naive = buf[start..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .map_or(buf.len(), |p| start + p);
+            proptest::prop_assert_eq!(plain_run_end(&buf, start), naive);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! A websocket client connection the I/O thread can poll without blocking.
+//!
+//! The handshake runs blocking with a timeout (it happens once per connection, off the per-event
+//! path); afterwards the socket is non-blocking and registered with the I/O thread's `mio::Poll`,
+//! and every read drains until `WouldBlock`, as edge-triggered readiness requires. Ping frames
+//! are answered by tungstenite; their pongs go out on the next [`WsConn::flush`].
+
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+/// Why a connection could not be made or went down.
+#[derive(Debug, thiserror::Error)]
+pub enum WsError {
+    /// The URL is not a `ws://` URL with a host (TLS `wss://` comes with the venues work).
+    #[error("unsupported or malformed websocket URL {0:?}")]
+    BadUrl(String),
+    /// TCP connect or socket option failed.
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        /// Host and port.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The websocket handshake failed.
+    #[error("handshake with {url}: {reason}")]
+    Handshake {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    Closed,
+    /// A protocol or I/O error on an open connection.
+    #[error("websocket error: {0}")]
+    Protocol(#[from] tungstenite::Error),
+}
+
+/// What one non-blocking read produced.
+#[derive(Debug)]
+pub enum Read<'a> {
+    /// A text (or binary) data frame's payload.
+    Data(&'a [u8]),
+    /// A control frame handled internally (ping, pong).
+    Control,
+    /// Nothing more to read now.
+    WouldBlock,
+}
+
+/// One open websocket client connection.
+pub struct WsConn {
+    ws: WebSocket<TcpStream>,
+    url: String,
+}
+
+impl std::fmt::Debug for WsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConn").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl WsConn {
+    /// Connects and completes the handshake within `timeout`, then switches to non-blocking.
+    ///
+    /// # Errors
+    /// A [`WsError`] naming the step that failed; the URL's query string is not repeated in it.
+    pub fn connect(url: &str, timeout: Duration) -> Result<Self, WsError> {
+        let rest = url.strip_prefix("ws://").ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
+        let host_port = rest.split('/').next().unwrap_or_default();
+        if host_port.is_empty() {
+            return Err(WsError::BadUrl(url.to_owned()));
+        }
+        let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:80") };
+        let conn_err = |source| WsError::Connect { addr: with_port.clone(), source };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(conn_err)?
+            .next()
+            .ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(conn_err)?;
+        stream.set_nodelay(true).map_err(conn_err)?;
+        stream.set_read_timeout(Some(timeout)).map_err(conn_err)?;
+        stream.set_write_timeout(Some(timeout)).map_err(conn_err)?;
+        let request = url.into_client_request().map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
+        let config = WebSocketConfig::default().read_buffer_size(256 * 1024);
+        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(config))
+            .map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
+        ws.get_ref().set_nonblocking(true).map_err(conn_err)?;
+        Ok(Self { ws, url: url.to_owned() })
+    }
+
+    /// The raw file descriptor, for registration with `mio`.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.ws.get_ref().as_raw_fd()
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Reads at most one message without blocking, copying a data payload into `buf`.
+    ///
+    /// # Errors
+    /// [`WsError::Closed`] when the peer closed, [`WsError::Protocol`] on a broken stream.
+    pub fn read<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<Read<'b>, WsError> {
+        match self.ws.read() {
+            Ok(Message::Text(t)) => {
+                buf.clear();
+                buf.extend_from_slice(t.as_bytes());
+                Ok(Read::Data(buf.as_slice()))
+            }
+            Ok(Message::Binary(b)) => {
+                buf.clear();
+                buf.extend_from_slice(&b);
+                Ok(Read::Data(buf.as_slice()))
+            }
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Ok(Read::Control),
+            Ok(Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Err(WsError::Closed),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(Read::WouldBlock),
+            Err(e) => Err(WsError::Protocol(e)),
+        }
+    }
+
+    /// Sends a text message (a subscribe request, an application ping) without blocking long.
+    ///
+    /// # Errors
+    /// [`WsError::Protocol`] when the connection is broken.
+    pub fn send_text(&mut self, text: &str) -> Result<(), WsError> {
+        match self.ws.send(Message::text(text)) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(WsError::Protocol(e)),
+        }
+    }
+
+    /// Writes queued frames (pongs, sends) as far as the socket takes them.
+    ///
+    /// # Errors
+    /// [`WsError::Protocol`] when the connection is broken.
+    pub fn flush(&mut self) -> Result<(), WsError> {
+        match self.ws.flush() {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(tungstenite::Error::ConnectionClosed) => Err(WsError::Closed),
+            Err(e) => Err(WsError::Protocol(e)),
+        }
+    }
+
+    /// Starts a clean close.
+    pub fn close(&mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.ws.flush();
+    }
+}

@@ -1,0 +1,136 @@
+//! The run's configuration: one TOML file, typed and validated before anything starts.
+//!
+//! Unknown fields are errors (a typo must not silently fall back to a default); cores must exist;
+//! ring sizes must be powers of two; secrets never live here (they come from the environment).
+//! Every problem becomes one readable line, and `crossbar` exits with status 2.
+
+use std::path::Path;
+
+use crossbar_connectors::sim::SimConfig;
+use crossbar_connectors::venue::VenueConfig;
+use crossbar_engine::instrument::{InstrumentConfig, Registry};
+use crossbar_engine::paper::PaperConfig;
+use crossbar_engine::risk::RiskConfig;
+use crossbar_engine::runtime::RuntimeConfig;
+use crossbar_strategies::StrategyConfig;
+use serde::Deserialize;
+
+/// The embedded demo: `crossbar run` with no `--config`.
+pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
+
+/// A whole run's configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Threads, cores, rings.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Venues and where they live.
+    pub venues: Vec<VenueConfig>,
+    /// Instruments traded or watched.
+    pub instruments: Vec<InstrumentConfig>,
+    /// Pre-trade risk limits.
+    #[serde(default)]
+    pub risk: RiskConfig,
+    /// Paper gateway behaviour.
+    #[serde(default)]
+    pub paper: PaperConfig,
+    /// The embedded simulator (used by venues whose `ws_url` is `sim`).
+    #[serde(default)]
+    pub simulator: SimConfig,
+    /// Strategies to run.
+    #[serde(default)]
+    pub strategies: Vec<StrategyConfig>,
+}
+
+/// A config problem, already phrased as the one line the user sees.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Loads `path`, or the embedded demo when `None`.
+    ///
+    /// # Errors
+    /// A one-line [`ConfigError`] naming the file, the line and the problem.
+    pub fn load(path: Option<&Path>) -> Result<(Self, String), ConfigError> {
+        let (text, origin) = match path {
+            None => (DEMO_TOML.to_owned(), "embedded demo config".to_owned()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError(format!("config {}: {}", p.display(), e)))?;
+                (text, p.display().to_string())
+            }
+        };
+        let cfg = Self::parse(&text).map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
+        Ok((cfg, origin))
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    /// The problem as one line (with its line number for syntax and schema errors).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cfg: Self = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().replace('\n', " ");
+            match line {
+                Some(l) => format!("line {l}: {msg}"),
+                None => msg,
+            }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.runtime.validate().map_err(|e| e.to_string())?;
+        if self.venues.is_empty() {
+            return Err("no venues configured".into());
+        }
+        for (i, v) in self.venues.iter().enumerate() {
+            if self.venues[..i].iter().any(|w| w.name == v.name) {
+                return Err(format!("venue {:?} is listed twice", v.name));
+            }
+            if !v.is_simulated() && !v.ws_url.starts_with("ws://") && !v.ws_url.starts_with("wss://") {
+                return Err(format!("venue {:?}: ws_url must be \"sim\", ws:// or wss://", v.name));
+            }
+        }
+        self.registry()?;
+        Ok(())
+    }
+
+    /// The instrument registry this config describes.
+    ///
+    /// # Errors
+    /// The registry's refusal, as text.
+    pub fn registry(&self) -> Result<Registry, String> {
+        let names: Vec<String> = self.venues.iter().map(|v| v.name.clone()).collect();
+        Registry::new(&names, &self.instruments).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_demo_is_valid() {
+        Config::parse(DEMO_TOML).unwrap();
+    }
+
+    #[test]
+    fn errors_are_one_line_with_position() {
+        let e = Config::parse("venues = []\ninstruments = []\nbogus = 1\n").unwrap_err();
+        assert!(e.starts_with("line 3: unknown field `bogus`"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = Config::parse("[runtime]\nio_core = 4096\n[[venues]]\nname='a'\nprotocol='binance-spot'\n[[instruments]]\nvenue='a'\nsymbol='X'\nkind='spot'\nbase='X'\nquote='U'\ntick='0.1'\nlot='1'\ntaker_fee='0'\nmaker_fee='0'\n").unwrap_err();
+        assert!(e.starts_with("runtime.io_core = 4096: this machine has cores 0.."), "{e}");
+    }
+}

@@ -1,0 +1,230 @@
+//! The end-of-run report: what a desk reads after `crossbar run`, as a table and as JSON.
+//!
+//! Money and quantities are decimal strings (exact), latencies are integer nanoseconds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crossbar_connectors::io::IoReport;
+use crossbar_engine::core::Core;
+use crossbar_engine::latency::{LatencyRecorder, Stage, StageSummary};
+use crossbar_engine::strategy::Strategy;
+use crossbar_strategies::AnyStrategy;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// The JSON report; key names are a contract with users' tooling.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Wall-clock seconds the engine ran.
+    pub duration_s: f64,
+    /// Market events.
+    pub events: Events,
+    /// Orders.
+    pub orders: Orders,
+    /// Stage name → percentiles.
+    pub latency_ns: BTreeMap<&'static str, StageSummary>,
+    /// Non-flat positions.
+    pub positions: Vec<PositionRow>,
+    /// PnL in total.
+    pub pnl: Pnl,
+    /// Per strategy figures.
+    pub strategies: BTreeMap<String, StrategyRow>,
+    /// I/O thread counters (bad input, reconnects, conflation).
+    pub io: Io,
+    /// Gateway protocol per venue.
+    pub gateway: &'static str,
+    /// Where the config came from.
+    pub config: String,
+}
+
+/// `events` section.
+#[derive(Debug, Serialize)]
+pub struct Events {
+    /// Market events that reached the core.
+    pub market: u64,
+    /// Market events dropped (conflated quotes).
+    pub dropped: u64,
+    /// Market events per second.
+    pub per_s: f64,
+    /// Order events that reached the core.
+    pub order: u64,
+    /// Funding settlements booked.
+    pub funding_settlements: u64,
+}
+
+/// `orders` section.
+#[derive(Debug, Serialize)]
+pub struct Orders {
+    /// Orders sent.
+    pub sent: u64,
+    /// Orders completely filled.
+    pub filled: u64,
+    /// Orders rejected.
+    pub rejected: u64,
+    /// Individual fills.
+    pub fills: u64,
+    /// Orders cancelled or expired (IOC remainder).
+    pub cancelled: u64,
+    /// Intents refused by pre-trade risk.
+    pub risk_refused: u64,
+    /// Duplicate order events ignored.
+    pub duplicates: u64,
+}
+
+/// One position.
+#[derive(Debug, Serialize)]
+pub struct PositionRow {
+    /// Venue name.
+    pub venue: String,
+    /// Venue symbol.
+    pub symbol: String,
+    /// Signed quantity.
+    pub qty: String,
+    /// Average entry price.
+    pub avg_px: String,
+    /// Realized PnL.
+    pub realized: String,
+    /// Fees paid.
+    pub fees: String,
+    /// Funding received (negative: paid).
+    pub funding: String,
+}
+
+/// `pnl` section.
+#[derive(Debug, Serialize)]
+pub struct Pnl {
+    /// Realized, before fees and funding.
+    pub realized: String,
+    /// Unrealized at mark.
+    pub unrealized: String,
+    /// Fees paid.
+    pub fees: String,
+    /// Funding received (negative: paid).
+    pub funding: String,
+    /// realized + unrealized − fees + funding.
+    pub net: String,
+}
+
+/// Per-strategy figures.
+#[derive(Debug, Serialize)]
+pub struct StrategyRow {
+    /// Entries decided.
+    pub entries: u64,
+    /// Exits decided.
+    pub exits: u64,
+    /// Residual repairs.
+    pub repairs: u64,
+}
+
+/// `io` section.
+#[derive(Debug, Serialize)]
+pub struct Io {
+    /// Frames read.
+    pub frames: u64,
+    /// Malformed frames dropped.
+    pub decode_errors: u64,
+    /// Frames of unknown kind.
+    pub unknown_frames: u64,
+    /// Connects.
+    pub connects: u64,
+    /// Disconnects.
+    pub disconnects: u64,
+    /// Venue shutdown notices.
+    pub server_shutdowns: u64,
+    /// Commands the gateway refused.
+    pub gateway_errors: u64,
+}
+
+fn money(d: Decimal) -> String {
+    d.round_dp(8).normalize().to_string()
+}
+
+impl Report {
+    /// Gathers the report from the stopped threads.
+    pub fn build(core: &Core<AnyStrategy>, io: &IoReport, duration_s: f64, config: String) -> Self {
+        let mut latency = LatencyRecorder::new();
+        latency.merge(core.latency());
+        latency.merge(&io.latency);
+        let registry = core.registry();
+        let oms = core.oms().counters();
+        let totals = core.portfolio().totals(registry, core.books());
+        let positions = registry
+            .instruments()
+            .iter()
+            .filter_map(|inst| {
+                let p = core.portfolio().get(inst.id);
+                (p.fills > 0).then(|| PositionRow {
+                    venue: registry.venue_name(inst.venue).to_owned(),
+                    symbol: inst.symbol.clone(),
+                    qty: p.qty.normalize().to_string(),
+                    avg_px: money(p.avg_px),
+                    realized: money(p.realized),
+                    fees: money(p.fees),
+                    funding: money(p.funding),
+                })
+            })
+            .collect();
+        let strategies = core
+            .strategies()
+            .iter()
+            .map(|s| {
+                let AnyStrategy::Basis(b) = s;
+                (s.name().to_owned(), StrategyRow { entries: b.entries, exits: b.exits, repairs: b.repairs })
+            })
+            .collect();
+        let c = core.counters();
+        let ioc = io.counters;
+        Self {
+            duration_s,
+            events: Events {
+                market: c.market_events,
+                dropped: ioc.quotes_conflated,
+                per_s: if duration_s > 0.0 { c.market_events as f64 / duration_s } else { 0.0 },
+                order: c.order_events,
+                funding_settlements: c.funding_settlements,
+            },
+            orders: Orders { sent: oms.sent, filled: oms.filled, rejected: oms.rejected, fills: oms.fills, cancelled: oms.cancelled, risk_refused: c.refused, duplicates: oms.duplicates },
+            latency_ns: Stage::ALL.iter().map(|s| (s.name(), latency.summary(*s))).collect(),
+            positions,
+            pnl: Pnl { realized: money(totals.realized), unrealized: money(totals.unrealized), fees: money(totals.fees), funding: money(totals.funding), net: money(totals.net()) },
+            strategies,
+            io: Io {
+                frames: ioc.frames,
+                decode_errors: ioc.decode_errors,
+                unknown_frames: ioc.unknown_frames,
+                connects: ioc.connects,
+                disconnects: ioc.disconnects,
+                server_shutdowns: ioc.server_shutdowns,
+                gateway_errors: ioc.gateway_errors,
+            },
+            gateway: io.gateway,
+            config,
+        }
+    }
+
+    /// The human-readable table.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "crossbar run: {:.1} s, {} ({})", self.duration_s, self.config, self.gateway);
+        let _ = writeln!(s, "events   market {} ({:.0}/s), dropped {}, order events {}, funding settlements {}", self.events.market, self.events.per_s, self.events.dropped, self.events.order, self.events.funding_settlements);
+        let o = &self.orders;
+        let _ = writeln!(s, "orders   sent {}, filled {}, fills {}, cancelled/expired {}, rejected {}, risk refused {}", o.sent, o.filled, o.fills, o.cancelled, o.rejected, o.risk_refused);
+        let _ = writeln!(s, "\nlatency (ns)                    count        p50        p90        p99      p99.9        max");
+        for (name, l) in &self.latency_ns {
+            let _ = writeln!(s, "  {name:<28} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}", l.count, l.p50, l.p90, l.p99, l.p999, l.max);
+        }
+        let _ = writeln!(s, "\npositions");
+        for p in &self.positions {
+            let _ = writeln!(s, "  {:<14} {:<10} qty {:>12}  avg {:>12}  realized {:>10}  fees {:>10}  funding {:>10}", p.venue, p.symbol, p.qty, p.avg_px, p.realized, p.fees, p.funding);
+        }
+        let p = &self.pnl;
+        let _ = writeln!(s, "\npnl      realized {}  unrealized {}  fees {}  funding {}  net {}", p.realized, p.unrealized, p.fees, p.funding, p.net);
+        for (name, st) in &self.strategies {
+            let _ = writeln!(s, "strategy {name}: entries {}, exits {}, repairs {}", st.entries, st.exits, st.repairs);
+        }
+        let i = &self.io;
+        let _ = writeln!(s, "io       frames {}, decode errors {}, unknown {}, connects {}, disconnects {}, shutdown notices {}", i.frames, i.decode_errors, i.unknown_frames, i.connects, i.disconnects, i.server_shutdowns);
+        s
+    }
+}

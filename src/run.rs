@@ -1,0 +1,135 @@
+//! `crossbar run` and `crossbar sim`: start threads, watch them, stop them, report.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbar_connectors::io::{IoRings, IoThread};
+use crossbar_connectors::sim::Simulator;
+use crossbar_connectors::venue::build_feeds;
+use crossbar_engine::clock::MonotonicClock;
+use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
+use crossbar_engine::paper::PaperGateway;
+use crossbar_engine::ring::Ring;
+use crossbar_engine::runtime::spawn_pinned;
+
+use crate::config::{Config, ConfigError};
+use crate::report::Report;
+use crate::{RunArgs, SimArgs};
+
+/// Flags set by SIGINT/SIGTERM. A second signal while stopping ends the process at once.
+fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let term = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&term))?;
+        signal_hook::flag::register(sig, Arc::clone(&term))?;
+    }
+    Ok(term)
+}
+
+fn start_simulator(cfg: &Config, registry: &crossbar_engine::instrument::Registry, listen: std::net::SocketAddr) -> anyhow::Result<Simulator> {
+    Simulator::start(&cfg.simulator, registry, listen).context("starting the simulator")
+}
+
+/// `crossbar run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        return Err(ConfigError(format!("--duration {}: must be a positive number of seconds", args.duration)).into());
+    }
+    let (cfg, origin) = Config::load(args.config.as_deref())?;
+    let registry = Arc::new(cfg.registry().map_err(ConfigError)?);
+    let strategies = crossbar_strategies::build(&cfg.strategies, &registry).map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
+    let term = termination_flag()?;
+
+    let sim = if cfg.venues.iter().any(|v| v.is_simulated()) { Some(start_simulator(&cfg, &registry, "127.0.0.1:0".parse()?)?) } else { None };
+    let feeds = build_feeds(&cfg.venues, &registry, |v| match (&sim, v.is_simulated()) {
+        (Some(s), true) => s.base_url(&v.name),
+        _ => v.ws_url.clone(),
+    })
+    .map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
+
+    let rings = IoRings { market: Ring::new(cfg.runtime.market_ring), orders: Ring::new(cfg.runtime.order_ring), commands: Ring::new(cfg.runtime.order_ring) };
+    let core_rings = CoreRings { market: Arc::clone(&rings.market), orders: Arc::clone(&rings.orders), commands: Arc::clone(&rings.commands) };
+    let gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
+    let io = IoThread::new(feeds, gateway, rings, cfg.runtime.idle).context("creating the I/O thread")?;
+    let control = Arc::new(CoreControl { idle: cfg.runtime.idle, ..CoreControl::default() });
+    let io_stop = Arc::new(AtomicBool::new(false));
+
+    let started = Instant::now();
+    let io_handle = {
+        let stop = Arc::clone(&io_stop);
+        spawn_pinned("crossbar-io", cfg.runtime.io_core, move || io.run(&stop))?
+    };
+    let core_handle = {
+        let control = Arc::clone(&control);
+        let core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone());
+        spawn_pinned("crossbar-core", cfg.runtime.core_core, move || run_core(core, &core_rings, &MonotonicClock, &control))?
+    };
+
+    let deadline = Duration::from_secs_f64(args.duration);
+    let mut next_progress = Duration::from_secs(1);
+    while started.elapsed() < deadline && !term.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        let t = started.elapsed();
+        if t >= next_progress {
+            let p = &control.progress;
+            let events = p.market_events.load(Ordering::Relaxed);
+            eprint!(
+                "\r[{:>5.1}s] market events {:>9} ({:>7.0}/s)  orders {:>6}  fills {:>6}   ",
+                t.as_secs_f64(),
+                events,
+                events as f64 / t.as_secs_f64(),
+                p.orders_sent.load(Ordering::Relaxed),
+                p.fills.load(Ordering::Relaxed)
+            );
+            next_progress += Duration::from_secs(1);
+        }
+    }
+    eprintln!();
+    control.stop.store(true, Ordering::Relaxed);
+    let core = core_handle.join().map_err(|_| anyhow::anyhow!("core thread panicked"))?;
+    io_stop.store(true, Ordering::Relaxed);
+    let io_report = io_handle.join().map_err(|_| anyhow::anyhow!("I/O thread panicked"))?;
+    let duration_s = started.elapsed().as_secs_f64();
+    if let Some(sim) = sim {
+        if let Err(e) = sim.shutdown() {
+            eprintln!("crossbar: simulator shutdown: {e}");
+        }
+    }
+
+    let report = Report::build(&core, &io_report, duration_s, origin);
+    let mut out = std::io::stdout().lock();
+    out.write_all(report.render().as_bytes())?;
+    if let Some(path) = &args.report_json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(out, "report written to {}", path.display())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crossbar sim`.
+pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
+    let (cfg, _origin) = Config::load(args.config.as_deref())?;
+    let registry = cfg.registry().map_err(ConfigError)?;
+    let term = termination_flag()?;
+    let sim = start_simulator(&cfg, &registry, args.listen)?;
+    println!("crossbar simulator listening on {}", sim.addr());
+    for v in &cfg.venues {
+        println!("  {:<14} websocket {}  (e.g. {}/stream?streams=...)", v.name, sim.base_url(&v.name), sim.base_url(&v.name));
+        println!("  {:<14} rest      {}", "", sim.rest_url(&v.name));
+        for inst in registry.instruments().iter().filter(|i| registry.venue_name(i.venue) == v.name) {
+            println!("  {:<14}   {}", "", inst.symbol);
+        }
+    }
+    println!("Ctrl-C to stop.");
+    std::io::stdout().flush()?;
+    while !term.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sim.shutdown()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,105 @@
+//! The `crossbar` binary as a user meets it: bad configs, a demo run with its JSON report, and
+//! SIGINT mid-run.
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn crossbar() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_crossbar"))
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("crossbar-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `crossbar run --config <text>` and returns (status, stderr).
+fn run_with_config(text: &str) -> (Option<i32>, String) {
+    let path = temp_path("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = crossbar().args(["run", "--duration", "1", "--config"]).arg(&path).output().unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn assert_one_line_exit_2(status: Option<i32>, stderr: &str, needle: &str) {
+    assert_eq!(status, Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line expected: {stderr:?}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn missing_config_file_exits_2_with_one_line() {
+    let out = crossbar().args(["run", "--config", "/nonexistent/crossbar.toml"]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_one_line_exit_2(out.status.code(), &stderr, "/nonexistent/crossbar.toml");
+}
+
+#[test]
+fn unknown_field_exits_2_naming_it() {
+    let demo = include_str!("../config/demo.toml");
+    let (status, stderr) = run_with_config(&demo.replace("[paper]\n", "[paper]\nlatency_ms = 3\n"));
+    assert_one_line_exit_2(status, &stderr, "unknown field `latency_ms`");
+}
+
+#[test]
+fn core_that_does_not_exist_exits_2() {
+    let demo = include_str!("../config/demo.toml");
+    let (status, stderr) = run_with_config(&demo.replace("core_core = 1", "core_core = 999"));
+    assert_one_line_exit_2(status, &stderr, "runtime.core_core = 999");
+}
+
+#[test]
+fn unknown_strategy_leg_exits_2() {
+    let demo = include_str!("../config/demo.toml");
+    let (status, stderr) = run_with_config(&demo.replacen("symbol = \"BTCUSDT\" }", "symbol = \"NOPE\" }", 1));
+    assert_one_line_exit_2(status, &stderr, "NOPE");
+}
+
+#[test]
+fn demo_run_writes_the_report_contract() {
+    let json = temp_path("report.json");
+    let out = crossbar().args(["run", "--duration", "4", "--report-json"]).arg(&json).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("tick_to_order"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["duration_s"].as_f64().unwrap() >= 4.0);
+    assert!(r["events"]["market"].as_u64().unwrap() > 1_000, "{r}");
+    assert!(r["events"]["dropped"].is_u64());
+    for k in ["sent", "filled", "rejected"] {
+        assert!(r["orders"][k].is_u64(), "orders.{k}");
+    }
+    assert!(r["orders"]["sent"].as_u64().unwrap() > 0, "{r}");
+    for stage in ["tick_to_decision", "tick_to_order", "recv_to_decoded", "decoded_to_dequeued"] {
+        for k in ["count", "p50", "p90", "p99", "p999", "max"] {
+            assert!(r["latency_ns"][stage][k].is_u64(), "latency_ns.{stage}.{k}");
+        }
+    }
+    assert!(r["latency_ns"]["tick_to_decision"]["count"].as_u64().unwrap() > 1_000);
+    assert!(r["positions"].is_array());
+    for k in ["realized", "unrealized", "fees", "funding"] {
+        let v = r["pnl"][k].as_str().unwrap_or_else(|| panic!("pnl.{k} must be a decimal string"));
+        v.parse::<rust_decimal::Decimal>().unwrap();
+    }
+}
+
+#[test]
+fn sigint_mid_run_prints_the_report_and_exits_0() {
+    let json = temp_path("sigint.json");
+    let mut child = crossbar().args(["run", "--duration", "60", "--report-json"]).arg(&json).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let started = Instant::now();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "stopping took {:?}", started.elapsed());
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("latency (ns)") && stdout.contains("tick_to_order"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["duration_s"].as_f64().unwrap() < 30.0);
+}
