@@ -64,7 +64,8 @@ impl Config {
         let (text, origin) = match path {
             None => (DEMO_TOML.to_owned(), "embedded demo config".to_owned()),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError(format!("config {}: {}", p.display(), e)))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| ConfigError(format!("config {}: {}", p.display(), e)))?;
                 (text, p.display().to_string())
             }
         };

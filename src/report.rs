@@ -184,10 +184,24 @@ impl Report {
                 order: c.order_events,
                 funding_settlements: c.funding_settlements,
             },
-            orders: Orders { sent: oms.sent, filled: oms.filled, rejected: oms.rejected, fills: oms.fills, cancelled: oms.cancelled, risk_refused: c.refused, duplicates: oms.duplicates },
+            orders: Orders {
+                sent: oms.sent,
+                filled: oms.filled,
+                rejected: oms.rejected,
+                fills: oms.fills,
+                cancelled: oms.cancelled,
+                risk_refused: c.refused,
+                duplicates: oms.duplicates,
+            },
             latency_ns: Stage::ALL.iter().map(|s| (s.name(), latency.summary(*s))).collect(),
             positions,
-            pnl: Pnl { realized: money(totals.realized), unrealized: money(totals.unrealized), fees: money(totals.fees), funding: money(totals.funding), net: money(totals.net()) },
+            pnl: Pnl {
+                realized: money(totals.realized),
+                unrealized: money(totals.unrealized),
+                fees: money(totals.fees),
+                funding: money(totals.funding),
+                net: money(totals.net()),
+            },
             strategies,
             io: Io {
                 frames: ioc.frames,
@@ -207,24 +221,55 @@ impl Report {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "crossbar run: {:.1} s, {} ({})", self.duration_s, self.config, self.gateway);
-        let _ = writeln!(s, "events   market {} ({:.0}/s), dropped {}, order events {}, funding settlements {}", self.events.market, self.events.per_s, self.events.dropped, self.events.order, self.events.funding_settlements);
+        let _ = writeln!(
+            s,
+            "events   market {} ({:.0}/s), dropped {}, order events {}, funding settlements {}",
+            self.events.market,
+            self.events.per_s,
+            self.events.dropped,
+            self.events.order,
+            self.events.funding_settlements
+        );
         let o = &self.orders;
-        let _ = writeln!(s, "orders   sent {}, filled {}, fills {}, cancelled/expired {}, rejected {}, risk refused {}", o.sent, o.filled, o.fills, o.cancelled, o.rejected, o.risk_refused);
-        let _ = writeln!(s, "\nlatency (ns)                    count        p50        p90        p99      p99.9        max");
+        let _ = writeln!(
+            s,
+            "orders   sent {}, filled {}, fills {}, cancelled/expired {}, rejected {}, risk refused {}",
+            o.sent, o.filled, o.fills, o.cancelled, o.rejected, o.risk_refused
+        );
+        let _ = writeln!(
+            s,
+            "\nlatency (ns)                    count        p50        p90        p99      p99.9        max"
+        );
         for (name, l) in &self.latency_ns {
-            let _ = writeln!(s, "  {name:<28} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}", l.count, l.p50, l.p90, l.p99, l.p999, l.max);
+            let _ = writeln!(
+                s,
+                "  {name:<28} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                l.count, l.p50, l.p90, l.p99, l.p999, l.max
+            );
         }
         let _ = writeln!(s, "\npositions");
         for p in &self.positions {
-            let _ = writeln!(s, "  {:<14} {:<10} qty {:>12}  avg {:>12}  realized {:>10}  fees {:>10}  funding {:>10}", p.venue, p.symbol, p.qty, p.avg_px, p.realized, p.fees, p.funding);
+            let _ = writeln!(
+                s,
+                "  {:<14} {:<10} qty {:>12}  avg {:>12}  realized {:>10}  fees {:>10}  funding {:>10}",
+                p.venue, p.symbol, p.qty, p.avg_px, p.realized, p.fees, p.funding
+            );
         }
         let p = &self.pnl;
-        let _ = writeln!(s, "\npnl      realized {}  unrealized {}  fees {}  funding {}  net {}", p.realized, p.unrealized, p.fees, p.funding, p.net);
+        let _ = writeln!(
+            s,
+            "\npnl      realized {}  unrealized {}  fees {}  funding {}  net {}",
+            p.realized, p.unrealized, p.fees, p.funding, p.net
+        );
         for (name, st) in &self.strategies {
             let _ = writeln!(s, "strategy {name}: entries {}, exits {}, repairs {}", st.entries, st.exits, st.repairs);
         }
         let i = &self.io;
-        let _ = writeln!(s, "io       frames {}, decode errors {}, unknown {}, connects {}, disconnects {}, shutdown notices {}", i.frames, i.decode_errors, i.unknown_frames, i.connects, i.disconnects, i.server_shutdowns);
+        let _ = writeln!(
+            s,
+            "io       frames {}, decode errors {}, unknown {}, connects {}, disconnects {}, shutdown notices {}",
+            i.frames, i.decode_errors, i.unknown_frames, i.connects, i.disconnects, i.server_shutdowns
+        );
         s
     }
 }

@@ -13,7 +13,7 @@ use crossbar_connectors::venue::build_feeds;
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
 use crossbar_engine::paper::PaperGateway;
-use crossbar_engine::ring::Ring;
+use crossbar_engine::ring::{IdlePolicy, Ring};
 use crossbar_engine::runtime::spawn_pinned;
 
 use crate::config::{Config, ConfigError};
@@ -30,7 +30,11 @@ fn termination_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(term)
 }
 
-fn start_simulator(cfg: &Config, registry: &crossbar_engine::instrument::Registry, listen: std::net::SocketAddr) -> anyhow::Result<Simulator> {
+fn start_simulator(
+    cfg: &Config,
+    registry: &crossbar_engine::instrument::Registry,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<Simulator> {
     Simulator::start(&cfg.simulator, registry, listen).context("starting the simulator")
 }
 
@@ -41,20 +45,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let (cfg, origin) = Config::load(args.config.as_deref())?;
     let registry = Arc::new(cfg.registry().map_err(ConfigError)?);
-    let strategies = crossbar_strategies::build(&cfg.strategies, &registry).map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
+    let strategies = crossbar_strategies::build(&cfg.strategies, &registry)
+        .map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
     let term = termination_flag()?;
 
-    let sim = if cfg.venues.iter().any(|v| v.is_simulated()) { Some(start_simulator(&cfg, &registry, "127.0.0.1:0".parse()?)?) } else { None };
+    let sim = if cfg.venues.iter().any(|v| v.is_simulated()) {
+        Some(start_simulator(&cfg, &registry, "127.0.0.1:0".parse()?)?)
+    } else {
+        None
+    };
     let feeds = build_feeds(&cfg.venues, &registry, |v| match (&sim, v.is_simulated()) {
         (Some(s), true) => s.base_url(&v.name),
         _ => v.ws_url.clone(),
     })
     .map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
 
-    let rings = IoRings { market: Ring::new(cfg.runtime.market_ring), orders: Ring::new(cfg.runtime.order_ring), commands: Ring::new(cfg.runtime.order_ring) };
-    let core_rings = CoreRings { market: Arc::clone(&rings.market), orders: Arc::clone(&rings.orders), commands: Arc::clone(&rings.commands) };
+    let rings = IoRings {
+        market: Ring::new(cfg.runtime.market_ring),
+        orders: Ring::new(cfg.runtime.order_ring),
+        commands: Ring::new(cfg.runtime.order_ring),
+    };
+    let core_rings = CoreRings {
+        market: Arc::clone(&rings.market),
+        orders: Arc::clone(&rings.orders),
+        commands: Arc::clone(&rings.commands),
+    };
     let gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
-    let io = IoThread::new(feeds, gateway, rings, cfg.runtime.idle).context("creating the I/O thread")?;
+    let io = IoThread::new(feeds, gateway, rings, cfg.runtime.io_idle).context("creating the I/O thread")?;
+    let waker = io.waker();
+    let io_parks = cfg.runtime.io_idle == IdlePolicy::Park;
     let control = Arc::new(CoreControl { idle: cfg.runtime.idle, ..CoreControl::default() });
     let io_stop = Arc::new(AtomicBool::new(false));
 
@@ -66,7 +85,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let core_handle = {
         let control = Arc::clone(&control);
         let core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone());
-        spawn_pinned("crossbar-core", cfg.runtime.core_core, move || run_core(core, &core_rings, &MonotonicClock, &control))?
+        let notify = move || {
+            if io_parks {
+                let _ = waker.wake();
+            }
+        };
+        spawn_pinned("crossbar-core", cfg.runtime.core_core, move || {
+            run_core(core, &core_rings, &MonotonicClock, &control, &notify)
+        })?
     };
 
     let deadline = Duration::from_secs_f64(args.duration);
@@ -94,10 +120,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     io_stop.store(true, Ordering::Relaxed);
     let io_report = io_handle.join().map_err(|_| anyhow::anyhow!("I/O thread panicked"))?;
     let duration_s = started.elapsed().as_secs_f64();
-    if let Some(sim) = sim {
-        if let Err(e) = sim.shutdown() {
-            eprintln!("crossbar: simulator shutdown: {e}");
-        }
+    if let Some(sim) = sim
+        && let Err(e) = sim.shutdown()
+    {
+        eprintln!("crossbar: simulator shutdown: {e}");
     }
 
     let report = Report::build(&core, &io_report, duration_s, origin);
@@ -119,7 +145,12 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let sim = start_simulator(&cfg, &registry, args.listen)?;
     println!("crossbar simulator listening on {}", sim.addr());
     for v in &cfg.venues {
-        println!("  {:<14} websocket {}  (e.g. {}/stream?streams=...)", v.name, sim.base_url(&v.name), sim.base_url(&v.name));
+        println!(
+            "  {:<14} websocket {}  (e.g. {}/stream?streams=...)",
+            v.name,
+            sim.base_url(&v.name),
+            sim.base_url(&v.name)
+        );
         println!("  {:<14} rest      {}", "", sim.rest_url(&v.name));
         for inst in registry.instruments().iter().filter(|i| registry.venue_name(i.venue) == v.name) {
             println!("  {:<14}   {}", "", inst.symbol);

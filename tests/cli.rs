@@ -89,7 +89,13 @@ fn demo_run_writes_the_report_contract() {
 #[test]
 fn sigint_mid_run_prints_the_report_and_exits_0() {
     let json = temp_path("sigint.json");
-    let mut child = crossbar().args(["run", "--duration", "60", "--report-json"]).arg(&json).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = crossbar()
+        .args(["run", "--duration", "60", "--report-json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let started = Instant::now();
     let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();

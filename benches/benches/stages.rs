@@ -29,7 +29,8 @@ struct SerdeBookTicker {
 }
 
 fn decode(c: &mut Criterion) {
-    let raw = br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#;
+    let raw =
+        br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#;
     let scale = Scale::new(8).unwrap();
     let mut g = c.benchmark_group("decode_book_ticker");
     let mut dec = BinanceDecoder::new(BinanceMarket::Spot, SymbolTable::learning(scale, scale));
@@ -68,7 +69,10 @@ fn hot_path(c: &mut Criterion) {
     let frames: Vec<_> = (0..1000u64)
         .map(|i| {
             let bid = 65_000 + (i % 7);
-            (spot_book_ticker(i + 1, &format!("{bid}.00"), &format!("{bid}.01")), usdm_book_ticker(i + 1, &format!("{bid}.0"), &format!("{bid}.1")))
+            (
+                spot_book_ticker(i + 1, &format!("{bid}.00"), &format!("{bid}.01")),
+                usdm_book_ticker(i + 1, &format!("{bid}.0"), &format!("{bid}.1")),
+            )
         })
         .collect();
     let mut i = 0usize;

@@ -36,7 +36,16 @@ pub fn registry() -> Arc<Registry> {
         maker_fee: "0.0002".parse().unwrap(),
     };
     let venues = [SPOT.to_owned(), USDM.to_owned()];
-    Arc::new(Registry::new(&venues, &[inst(SPOT, InstrumentKind::Spot, "0.01", "0.00001"), inst(USDM, InstrumentKind::Perpetual, "0.1", "0.001")]).unwrap())
+    Arc::new(
+        Registry::new(
+            &venues,
+            &[
+                inst(SPOT, InstrumentKind::Spot, "0.01", "0.00001"),
+                inst(USDM, InstrumentKind::Perpetual, "0.1", "0.001"),
+            ],
+        )
+        .unwrap(),
+    )
 }
 
 /// A basis strategy on the fixture's two instruments, eager to trade.

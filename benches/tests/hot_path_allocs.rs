@@ -39,7 +39,10 @@ fn frames(round: u64) -> Vec<(Vec<u8>, bool)> {
     for i in 0..200u64 {
         let wide = i % 20 < 10;
         let spot_bid = 65_000 + (i % 7);
-        out.push((spot_book_ticker(1000 + round * 1000 + i, &format!("{spot_bid}.00"), &format!("{spot_bid}.01")), false));
+        out.push((
+            spot_book_ticker(1000 + round * 1000 + i, &format!("{spot_bid}.00"), &format!("{spot_bid}.01")),
+            false,
+        ));
         let perp = if wide { spot_bid + 80 } else { spot_bid };
         out.push((usdm_book_ticker(5000 + round * 1000 + i, &format!("{perp}.0"), &format!("{}.1", perp)), true));
     }
@@ -74,5 +77,10 @@ fn zero_heap_allocations_per_event_after_warm_up() {
     let events = path.core.counters().market_events;
     assert!(commands > 10, "the measured window must send orders too (sent {commands})");
     assert!(path.core.oms().counters().fills > 0, "and fill them");
-    assert_eq!(allocs, 0, "{allocs} heap allocations over {} frames ({events} market events, {commands} orders)", rounds[0].len() * 5);
+    assert_eq!(
+        allocs,
+        0,
+        "{allocs} heap allocations over {} frames ({events} market events, {commands} orders)",
+        rounds[0].len() * 5
+    );
 }

@@ -52,6 +52,8 @@ pub enum FrameKind {
     ServerShutdown,
     /// Valid JSON of a kind this decoder does not know: ignored, counted.
     Unknown,
+    /// A heartbeat reply (Bybit `{"op":"pong"}`, OKX's plain-text `pong`): no data, not counted.
+    Pong,
 }
 
 /// Decodes one venue's frames.

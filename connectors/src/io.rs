@@ -16,7 +16,7 @@ use crossbar_engine::instrument::InstrumentId;
 use crossbar_engine::latency::{LatencyRecorder, Stage};
 use crossbar_engine::ring::{IdlePolicy, Idler, Ring};
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::feed::{FeedDecoder, FrameKind};
 use crate::ws::{Read, WsConn, WsError};
@@ -106,7 +106,14 @@ impl FramePipeline {
     /// Decodes `frame` (received at `recv_ns`), shows its events to `gateway`, pushes them onto
     /// `ring`. Quotes are conflated when the ring is full; every other event waits for space.
     #[inline]
-    pub fn on_frame<D: FeedDecoder, G: Gateway + ?Sized>(&mut self, decoder: &mut D, frame: &mut [u8], recv_ns: u64, gateway: &mut G, ring: &Ring<MarketEvent>) -> FrameKind {
+    pub fn on_frame<D: FeedDecoder, G: Gateway + ?Sized>(
+        &mut self,
+        decoder: &mut D,
+        frame: &mut [u8],
+        recv_ns: u64,
+        gateway: &mut G,
+        ring: &Ring<MarketEvent>,
+    ) -> FrameKind {
         self.counters.frames += 1;
         self.counters.bytes += frame.len() as u64;
         self.scratch.clear();
@@ -123,6 +130,7 @@ impl FramePipeline {
             FrameKind::SubscribeAck => self.counters.subscribe_acks += 1,
             FrameKind::ServerShutdown => self.counters.server_shutdowns += 1,
             FrameKind::Unknown => self.counters.unknown_frames += 1,
+            FrameKind::Pong => {}
         }
         let decoded_ns = now_ns();
         for ev in &mut self.scratch {
@@ -178,6 +186,9 @@ struct Feed<D> {
 const MIN_BACKOFF_NS: u64 = 100_000_000;
 const MAX_BACKOFF_NS: u64 = 5_000_000_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const MAINTENANCE_INTERVAL_NS: u64 = 1_000_000;
+/// Token of the waker; feeds use their index.
+const WAKE_TOKEN: Token = Token(usize::MAX);
 
 /// What an I/O thread hands back when it stops.
 #[derive(Debug)]
@@ -199,6 +210,7 @@ pub struct IoThread<D, G> {
     pipeline: FramePipeline,
     read_buf: Vec<u8>,
     idle: IdlePolicy,
+    waker: Arc<Waker>,
     jitter: u64,
 }
 
@@ -208,27 +220,60 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
     /// # Errors
     /// When the OS refuses an epoll instance.
     pub fn new(feeds: Vec<FeedSpec<D>>, gateway: G, rings: IoRings, idle: IdlePolicy) -> std::io::Result<Self> {
-        let feeds = feeds.into_iter().map(|spec| Feed { spec, conn: None, next_attempt_ns: 0, backoff_ns: MIN_BACKOFF_NS }).collect();
-        Ok(Self { poll: Poll::new()?, feeds, gateway, rings, pipeline: FramePipeline::new(), read_buf: Vec::with_capacity(1 << 20), idle, jitter: 0x9E37_79B9_7F4A_7C15 })
+        let feeds = feeds
+            .into_iter()
+            .map(|spec| Feed { spec, conn: None, next_attempt_ns: 0, backoff_ns: MIN_BACKOFF_NS })
+            .collect();
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
+        Ok(Self {
+            poll,
+            waker,
+            feeds,
+            gateway,
+            rings,
+            pipeline: FramePipeline::new(),
+            read_buf: Vec::with_capacity(1 << 20),
+            idle,
+            jitter: 0x9E37_79B9_7F4A_7C15,
+        })
+    }
+
+    /// A handle that wakes this thread from its epoll sleep: the core calls it after pushing
+    /// commands when the I/O thread parks.
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
     }
 
     /// Runs until `stop` is set; returns counters and histograms.
+    ///
+    /// With `park`, the thread sleeps in epoll until a socket is readable, the core wakes it for
+    /// commands, the gateway has an answer due, or reconnect maintenance is due (1 ms). With
+    /// `spin` or `yield` it polls without blocking.
     pub fn run(mut self, stop: &AtomicBool) -> IoReport {
         let mut events = Events::with_capacity(64);
         let mut idler = Idler::new(self.idle);
         let mut next_maintenance = 0u64;
+        let mut worked = true;
         while !stop.load(Ordering::Relaxed) {
-            let mut worked = false;
             let now = now_ns();
             if now >= next_maintenance {
                 self.maintain(now);
-                next_maintenance = now + 1_000_000;
+                next_maintenance = now + MAINTENANCE_INTERVAL_NS;
             }
-            let timeout = if idler_should_block(&self.rings) { idler.poll_timeout() } else { None }.or(Some(Duration::ZERO));
-            if self.poll.poll(&mut events, timeout).is_ok() {
+            let timeout = if worked || self.idle != IdlePolicy::Park {
+                Duration::ZERO
+            } else {
+                let due = self.gateway.next_due_ns().unwrap_or(u64::MAX).min(next_maintenance);
+                Duration::from_nanos(due.saturating_sub(now_ns()))
+            };
+            worked = false;
+            if self.poll.poll(&mut events, Some(timeout)).is_ok() {
                 for ev in &events {
+                    if ev.token() != WAKE_TOKEN {
+                        self.drain_feed(ev.token().0);
+                    }
                     worked = true;
-                    self.drain_feed(ev.token().0);
                 }
             }
             while let Some(cmd) = self.rings.commands.pop() {
@@ -241,7 +286,11 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                 counters.order_events += 1;
                 orders.push_lossless(ev);
             });
-            if worked { idler.busy() } else { idler.idle() }
+            if worked {
+                idler.busy();
+            } else if self.idle != IdlePolicy::Park {
+                idler.idle();
+            }
         }
         for f in &mut self.feeds {
             if let Some(c) = f.conn.as_mut() {
@@ -259,7 +308,13 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             match conn.read(&mut self.read_buf) {
                 Ok(Read::Data(_)) => {
                     let recv = now_ns();
-                    let kind = self.pipeline.on_frame(&mut feed.spec.decoder, &mut self.read_buf, recv, &mut self.gateway, &self.rings.market);
+                    let kind = self.pipeline.on_frame(
+                        &mut feed.spec.decoder,
+                        &mut self.read_buf,
+                        recv,
+                        &mut self.gateway,
+                        &self.rings.market,
+                    );
                     if kind == FrameKind::ServerShutdown {
                         // The venue will close this socket soon: reconnect now, on our terms.
                         self.disconnect(idx);
@@ -326,10 +381,6 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
     }
 }
 
-fn idler_should_block(rings: &IoRings) -> bool {
-    rings.commands.is_empty()
-}
-
 fn open<D>(spec: &FeedSpec<D>) -> Result<WsConn, WsError> {
     let mut conn = WsConn::connect(&spec.url, CONNECT_TIMEOUT)?;
     if let Some(sub) = &spec.subscribe {
@@ -342,6 +393,13 @@ fn open<D>(spec: &FeedSpec<D>) -> Result<WsConn, WsError> {
 fn publish_status(ring: &Ring<MarketEvent>, instruments: &[InstrumentId], status: FeedStatus) {
     let now = now_ns();
     for &instrument in instruments {
-        ring.push_lossless(MarketEvent { instrument, exch_ts_ms: 0, recv_ns: now, decoded_ns: now, seq: SeqIds::default(), body: MarketBody::Status(status) });
+        ring.push_lossless(MarketEvent {
+            instrument,
+            exch_ts_ms: 0,
+            recv_ns: now,
+            decoded_ns: now,
+            seq: SeqIds::default(),
+            body: MarketBody::Status(status),
+        });
     }
 }

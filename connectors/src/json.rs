@@ -107,10 +107,7 @@ pub fn parse_u64(num: &[u8], field: &'static str) -> Result<u64, DecodeError> {
         if d > 9 {
             return Err(DecodeError::BadInteger(field));
         }
-        acc = acc
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or(DecodeError::BadInteger(field))?;
+        acc = acc.checked_mul(10).and_then(|v| v.checked_add(u64::from(d))).ok_or(DecodeError::BadInteger(field))?;
     }
     Ok(acc)
 }
@@ -186,11 +183,7 @@ fn scan_string(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError
             None => return Err(err(pos, "unterminated string")),
             Some(b'"') => {
                 let s = buf.get(start..i).unwrap_or_default();
-                let v = if escaped {
-                    Value::EscapedStr(s)
-                } else {
-                    Value::Str(s)
-                };
+                let v = if escaped { Value::EscapedStr(s) } else { Value::Str(s) };
                 return Ok((v, i + 1));
             }
             Some(b'\\') => {
@@ -198,9 +191,7 @@ fn scan_string(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError
                 match buf.get(i + 1) {
                     Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
                     Some(b'u') => {
-                        let hex = buf
-                            .get(i + 2..i + 6)
-                            .ok_or_else(|| err(i, "unterminated \\u escape"))?;
+                        let hex = buf.get(i + 2..i + 6).ok_or_else(|| err(i, "unterminated \\u escape"))?;
                         if !hex.iter().all(u8::is_ascii_hexdigit) {
                             return Err(err(i, "invalid \\u escape"));
                         }
@@ -401,14 +392,7 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn document(buf: &'a [u8], is_obj: bool) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            level: 1,
-            step: Step::Open,
-            document: true,
-            is_obj,
-        }
+        Self { buf, pos: 0, level: 1, step: Step::Open, document: true, is_obj }
     }
 
     #[inline]
@@ -439,14 +423,7 @@ impl<'a> Walker<'a> {
             Step::Open => {
                 let open = if self.is_obj { b'{' } else { b'[' };
                 if buf.get(pos) != Some(&open) {
-                    return Err(err(
-                        pos,
-                        if self.is_obj {
-                            "expected '{'"
-                        } else {
-                            "expected '['"
-                        },
-                    ));
+                    return Err(err(pos, if self.is_obj { "expected '{'" } else { "expected '['" }));
                 }
                 pos = skip_ws(buf, pos + 1);
                 if buf.get(pos) == Some(&self.close()) {
@@ -520,14 +497,7 @@ impl<'a> Walker<'a> {
             return self.fail(err(pos, "nesting too deep"));
         }
         self.step = Step::Nested;
-        Ok(Some(Walker {
-            buf: self.buf,
-            pos,
-            level: self.level + 1,
-            step: Step::Open,
-            document: false,
-            is_obj,
-        }))
+        Ok(Some(Walker { buf: self.buf, pos, level: self.level + 1, step: Step::Open, document: false, is_obj }))
     }
 
     fn resume(&mut self, child: &Walker<'a>) -> Result<(), DecodeError> {
@@ -659,11 +629,7 @@ impl<'a> Elements<'a> {
     /// [`DecodeError::Json`] on malformed input.
     #[inline]
     pub fn next_value(&mut self) -> Result<Option<Value<'a>>, DecodeError> {
-        if self.advance()? {
-            self.value().map(Some)
-        } else {
-            Ok(None)
-        }
+        if self.advance()? { self.value().map(Some) } else { Ok(None) }
     }
 
     /// When the pending element is an array, a walker over it that reads it in this same pass

@@ -4,8 +4,8 @@
 
 pub mod binance;
 pub mod feed;
+pub mod io;
 pub mod json;
 pub mod sim;
-pub mod io;
-pub mod ws;
 pub mod venue;
+pub mod ws;

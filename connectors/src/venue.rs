@@ -101,7 +101,11 @@ impl FeedDecoder for VenueDecoder {
 ///
 /// # Errors
 /// A [`VenueError`] for a venue that cannot be wired.
-pub fn build_feeds(venues: &[VenueConfig], registry: &Registry, base_url: impl Fn(&VenueConfig) -> String) -> Result<Vec<FeedSpec<VenueDecoder>>, VenueError> {
+pub fn build_feeds(
+    venues: &[VenueConfig],
+    registry: &Registry,
+    base_url: impl Fn(&VenueConfig) -> String,
+) -> Result<Vec<FeedSpec<VenueDecoder>>, VenueError> {
     let mut feeds = Vec::with_capacity(venues.len());
     for v in venues {
         let Some(venue) = registry.venue_id(&v.name) else { continue };

@@ -80,16 +80,14 @@ impl WsConn {
         }
         let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:80") };
         let conn_err = |source| WsError::Connect { addr: with_port.clone(), source };
-        let addr = with_port
-            .to_socket_addrs()
-            .map_err(conn_err)?
-            .next()
-            .ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
+        let addr =
+            with_port.to_socket_addrs().map_err(conn_err)?.next().ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(conn_err)?;
         stream.set_nodelay(true).map_err(conn_err)?;
         stream.set_read_timeout(Some(timeout)).map_err(conn_err)?;
         stream.set_write_timeout(Some(timeout)).map_err(conn_err)?;
-        let request = url.into_client_request().map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
+        let request =
+            url.into_client_request().map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
         let config = WebSocketConfig::default().read_buffer_size(256 * 1024);
         let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(config))
             .map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
@@ -124,7 +122,9 @@ impl WsConn {
                 Ok(Read::Data(buf.as_slice()))
             }
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Ok(Read::Control),
-            Ok(Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => Err(WsError::Closed),
+            Ok(Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Err(WsError::Closed)
+            }
             Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(Read::WouldBlock),
             Err(e) => Err(WsError::Protocol(e)),
         }

@@ -8,9 +8,8 @@ use crossbar_connectors::binance::{BinanceDecoder, DepthSnapshot, parse_depth_sn
 use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
 use crossbar_engine::event::BookUpdateKind::{Delta, Snapshot};
 use crossbar_engine::event::Side::{Buy, Sell};
-use crossbar_engine::event::{TradeId, 
-    BookChunk, BookUpdateKind, FeedStatus, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds,
-    Side, Trade,
+use crossbar_engine::event::{
+    BookChunk, BookUpdateKind, FeedStatus, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
 use crossbar_engine::fixed::{FixedError, Px, Qty, Rate, Scale};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, Registry, VenueId};
@@ -39,10 +38,7 @@ const FIXTURES: [&str; 16] = [
 ];
 
 fn reference_dir() -> String {
-    format!(
-        "{}/../../shared/reference/binance",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../../shared/reference/binance", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn fixture(path: &str) -> Vec<u8> {
@@ -60,19 +56,12 @@ fn edited(path: &str, from: &str, to: &str) -> Vec<u8> {
 /// A fixture object rebuilt with member `key` set to the raw JSON text `raw`, or removed when
 /// `raw` is empty.
 fn with_member(path: &str, key: &str, raw: &str) -> Vec<u8> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&fixture(path)).unwrap();
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&fixture(path)).unwrap();
     assert!(map.contains_key(key), "{path} lacks {key}");
     let members: Vec<String> = map
         .iter()
         .filter(|(k, _)| *k != key || !raw.is_empty())
-        .map(|(k, v)| {
-            if k == key {
-                format!("\"{k}\":{raw}")
-            } else {
-                format!("\"{k}\":{v}")
-            }
-        })
+        .map(|(k, v)| if k == key { format!("\"{k}\":{raw}") } else { format!("\"{k}\":{v}") })
         .collect();
     format!("{{{}}}", members.join(",")).into_bytes()
 }
@@ -112,12 +101,7 @@ fn decode(dec: &mut BinanceDecoder, frame: &[u8]) -> Decoded {
 /// Decodes a market-data frame with a fresh learning decoder; it must succeed.
 fn events(market: BinanceMarket, frame: &[u8]) -> Vec<MarketEvent> {
     let (kind, out) = decode(&mut learning(market), frame);
-    assert_eq!(
-        kind,
-        Ok(FrameKind::Market),
-        "{}",
-        String::from_utf8_lossy(frame)
-    );
+    assert_eq!(kind, Ok(FrameKind::Market), "{}", String::from_utf8_lossy(frame));
     out
 }
 
@@ -127,14 +111,7 @@ fn nothing(kind: FrameKind) -> Decoded {
 
 fn ev(exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
     let instrument = InstrumentId(0);
-    MarketEvent {
-        instrument,
-        exch_ts_ms,
-        recv_ns: RECV_NS,
-        decoded_ns: 0,
-        seq,
-        body,
-    }
+    MarketEvent { instrument, exch_ts_ms, recv_ns: RECV_NS, decoded_ns: 0, seq, body }
 }
 
 fn seq(first: u64, last: u64, prev: u64) -> SeqIds {
@@ -142,10 +119,7 @@ fn seq(first: u64, last: u64, prev: u64) -> SeqIds {
 }
 
 fn lvl(px: i64, qty: i64) -> Level {
-    Level {
-        px: Px(px),
-        qty: Qty(qty),
-    }
+    Level { px: Px(px), qty: Qty(qty) }
 }
 
 fn chunk(kind: BookUpdateKind, first: bool, last: bool, levels: &[(Side, i64, i64)]) -> BookChunk {
@@ -159,32 +133,19 @@ fn chunk(kind: BookUpdateKind, first: bool, last: bool, levels: &[(Side, i64, i6
 
 /// The one-bid, one-ask book of the documented diff and spot partial examples.
 fn small_book(kind: BookUpdateKind) -> MarketBody {
-    let levels = [
-        (Buy, 240_000, 1_000_000_000),
-        (Sell, 260_000, 10_000_000_000),
-    ];
+    let levels = [(Buy, 240_000, 1_000_000_000), (Sell, 260_000, 10_000_000_000)];
     MarketBody::Book(chunk(kind, true, true, &levels))
 }
 
 fn trade(px: i64, qty: i64, aggressor: Side, trade_id: u64) -> MarketBody {
-    MarketBody::Trade(Trade {
-        px: Px(px),
-        qty: Qty(qty),
-        aggressor,
-        trade_id: TradeId::from_u64(trade_id),
-    })
+    MarketBody::Trade(Trade { px: Px(px), qty: Qty(qty), aggressor, trade_id: TradeId::from_u64(trade_id) })
 }
 
 /// The documented book ticker's quote, at scale 8.
 fn ticker_quote() -> MarketBody {
     let (bid_px, bid_qty) = (Px(2_535_190_000), Qty(3_121_000_000));
     let (ask_px, ask_qty) = (Px(2_536_520_000), Qty(4_066_000_000));
-    MarketBody::Quote(Quote {
-        bid_px,
-        bid_qty,
-        ask_px,
-        ask_qty,
-    })
+    MarketBody::Quote(Quote { bid_px, bid_qty, ask_px, ask_qty })
 }
 
 fn wrap(stream: &str, data: &[u8]) -> Vec<u8> {
@@ -199,10 +160,7 @@ fn every_reference_file_is_tested_here() {
     let mut found = BTreeSet::new();
     for dir in ["spot", "usdm"] {
         for entry in std::fs::read_dir(format!("{}/{dir}", reference_dir())).unwrap() {
-            found.insert(format!(
-                "{dir}/{}",
-                entry.unwrap().file_name().to_string_lossy()
-            ));
+            found.insert(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
         }
     }
     let expected: BTreeSet<String> = FIXTURES.iter().map(|s| s.to_string()).collect();
@@ -220,9 +178,7 @@ fn spot_diff_depth() {
     let out = events(Spot, &fixture("spot/depthUpdate_diff_depth.json"));
     let body = small_book(Delta);
     assert_eq!(out, [ev(1_672_515_782_136, seq(157, 160, 0), body)]);
-    let MarketBody::Book(c) = body else {
-        unreachable!()
-    };
+    let MarketBody::Book(c) = body else { unreachable!() };
     assert_eq!((c.len, c.ask_mask), (2, 0b10));
 }
 
@@ -240,35 +196,21 @@ fn spot_partial_depth_takes_its_symbol_from_the_stream_name() {
 
 #[test]
 fn spot_agg_trade_and_trade() {
-    let expected = [ev(
-        1_672_515_782_136,
-        SeqIds::default(),
-        trade(100_000, 10_000_000_000, Sell, 12345),
-    )];
+    let expected = [ev(1_672_515_782_136, SeqIds::default(), trade(100_000, 10_000_000_000, Sell, 12345))];
     assert_eq!(events(Spot, &fixture("spot/aggTrade.json")), expected);
     assert_eq!(events(Spot, &fixture("spot/trade.json")), expected);
     // `m: false`: the buyer took liquidity.
-    let out = events(
-        Spot,
-        &edited("spot/trade.json", r#""m": true"#, r#""m": false"#),
-    );
-    assert!(matches!(
-        out[0].body,
-        MarketBody::Trade(Trade { aggressor: Buy, .. })
-    ));
+    let out = events(Spot, &edited("spot/trade.json", r#""m": true"#, r#""m": false"#));
+    assert!(matches!(out[0].body, MarketBody::Trade(Trade { aggressor: Buy, .. })));
 }
 
 #[test]
 fn spot_control_frames() {
     let mut dec = learning(Spot);
-    let mut check =
-        |path, kind| assert_eq!(decode(&mut dec, &fixture(path)), nothing(kind), "{path}");
+    let mut check = |path, kind| assert_eq!(decode(&mut dec, &fixture(path)), nothing(kind), "{path}");
     check("spot/subscribe_response.json", FrameKind::SubscribeAck);
     check("spot/serverShutdown_event.json", FrameKind::ServerShutdown);
-    check(
-        "spot/combined_stream_serverShutdown.json",
-        FrameKind::ServerShutdown,
-    );
+    check("spot/combined_stream_serverShutdown.json", FrameKind::ServerShutdown);
     // Our own request echoed back is valid JSON of no known kind.
     check("spot/subscribe_request.json", FrameKind::Unknown);
     assert!(dec.symbols().entries().is_empty());
@@ -278,23 +220,13 @@ fn spot_control_frames() {
 fn rest_snapshots() {
     let cases = [
         ("spot/rest_depth_snapshot_GET_api_v3_depth.json", 0),
-        (
-            "usdm/rest_depth_snapshot_GET_fapi_v1_depth.json",
-            1_589_436_922_959,
-        ),
+        ("usdm/rest_depth_snapshot_GET_fapi_v1_depth.json", 1_589_436_922_959),
     ];
     for (path, exch_ts_ms) in cases {
         let (mut bids, mut asks) = (vec![Level::default()], vec![Level::default()]);
         let snap = parse_depth_snapshot(&fixture(path), scale(8), scale(8), &mut bids, &mut asks);
         let last_update_id = 1_027_024;
-        assert_eq!(
-            snap,
-            Ok(DepthSnapshot {
-                last_update_id,
-                exch_ts_ms
-            }),
-            "{path}"
-        );
+        assert_eq!(snap, Ok(DepthSnapshot { last_update_id, exch_ts_ms }), "{path}");
         assert_eq!(bids, [lvl(400_000_000, 43_100_000_000)]);
         assert_eq!(asks, [lvl(400_000_200, 1_200_000_000)]);
     }
@@ -303,23 +235,13 @@ fn rest_snapshots() {
 #[test]
 fn usdm_book_ticker_uses_transaction_time() {
     let out = events(UsdM, &fixture("usdm/bookTicker.json"));
-    assert_eq!(
-        out,
-        [ev(
-            1_568_014_460_891,
-            seq(0, 400_900_217, 0),
-            ticker_quote()
-        )]
-    );
+    assert_eq!(out, [ev(1_568_014_460_891, seq(0, 400_900_217, 0), ticker_quote())]);
 }
 
 #[test]
 fn usdm_diff_depth_carries_pu() {
     let out = events(UsdM, &fixture("usdm/depthUpdate_diff_depth.json"));
-    assert_eq!(
-        out,
-        [ev(123_456_788, seq(157, 160, 149), small_book(Delta))]
-    );
+    assert_eq!(out, [ev(123_456_788, seq(157, 160, 149), small_book(Delta))]);
 }
 
 #[test]
@@ -338,23 +260,10 @@ fn usdm_mark_price_uses_event_time_and_next_funding_from_t() {
         rate: Rate(381_670_000),
         next_funding_ms: 1_562_306_400_000,
     };
-    assert_eq!(
-        out,
-        [ev(
-            1_562_305_380_000,
-            SeqIds::default(),
-            MarketBody::Funding(funding)
-        )]
-    );
+    assert_eq!(out, [ev(1_562_305_380_000, SeqIds::default(), MarketBody::Funding(funding))]);
     let negative = edited("usdm/markPriceUpdate.json", "0.00038167", "-0.00010000");
     let out = events(UsdM, &negative);
-    assert!(matches!(
-        out[0].body,
-        MarketBody::Funding(Funding {
-            rate: Rate(-100_000_000),
-            ..
-        })
-    ));
+    assert!(matches!(out[0].body, MarketBody::Funding(Funding { rate: Rate(-100_000_000), .. })));
 }
 
 /// The five-plus-five level partial book as the three chunks it spans (4 + 4 + 2 levels),
@@ -375,31 +284,15 @@ fn usdm_partial_chunks(kind: BookUpdateKind, px_mul: i64, qty_mul: i64) -> Vec<M
     .map(|(side, px, qty)| (side, px * px_mul, qty * qty_mul));
     let parts = [&levels[0..4], &levels[4..8], &levels[8..10]];
     let n = parts.len();
-    parts
-        .iter()
-        .enumerate()
-        .map(|(i, part)| MarketBody::Book(chunk(kind, i == 0, i + 1 == n, part)))
-        .collect()
+    parts.iter().enumerate().map(|(i, part)| MarketBody::Book(chunk(kind, i == 0, i + 1 == n, part))).collect()
 }
 
 #[test]
 fn usdm_partial_depth_spans_three_chunks() {
     let raw = fixture("usdm/partial_depth_depthN.json");
-    let (ts, seq_ids) = (
-        1_571_889_248_276,
-        seq(390_497_796, 390_497_878, 390_497_794),
-    );
+    let (ts, seq_ids) = (1_571_889_248_276, seq(390_497_796, 390_497_878, 390_497_794));
     let bodies = usdm_partial_chunks(Delta, 1_000_000, 100_000);
-    let masks: Vec<u8> = bodies
-        .iter()
-        .map(|b| {
-            if let MarketBody::Book(c) = b {
-                c.ask_mask
-            } else {
-                0
-            }
-        })
-        .collect();
+    let masks: Vec<u8> = bodies.iter().map(|b| if let MarketBody::Book(c) = b { c.ask_mask } else { 0 }).collect();
     assert_eq!(masks, [0b0000, 0b1110, 0b0011]);
     let expected: Vec<_> = bodies.into_iter().map(|b| ev(ts, seq_ids, b)).collect();
     assert_eq!(events(UsdM, &raw), expected);
@@ -408,10 +301,7 @@ fn usdm_partial_depth_spans_three_chunks() {
     // scales (price 2, quantity 3) the mantissas are the digits as written.
     let (kind, out) = decode(&mut registered(UsdM), &wrap("btcusdt@depth5@100ms", &raw));
     assert_eq!(kind, Ok(FrameKind::Market));
-    let expected: Vec<_> = usdm_partial_chunks(Snapshot, 1, 1)
-        .into_iter()
-        .map(|b| ev(ts, seq_ids, b))
-        .collect();
+    let expected: Vec<_> = usdm_partial_chunks(Snapshot, 1, 1).into_iter().map(|b| ev(ts, seq_ids, b)).collect();
     assert_eq!(out, expected);
 }
 
@@ -440,27 +330,15 @@ fn wrapper_members_outside_data_are_not_payload() {
 
 #[test]
 fn chunk_boundaries() {
-    for (bids, asks, chunks) in [
-        (0, 0, 1),
-        (4, 0, 1),
-        (2, 2, 1),
-        (4, 1, 2),
-        (0, 8, 2),
-        (5, 4, 3),
-    ] {
+    for (bids, asks, chunks) in [(0, 0, 1), (4, 0, 1), (2, 2, 1), (4, 1, 2), (0, 8, 2), (5, 4, 3)] {
         let side = |n: usize| vec![r#"["1","1"]"#; n].join(",");
-        let frame = format!(
-            r#"{{"e":"depthUpdate","s":"BNBBTC","U":1,"u":2,"b":[{}],"a":[{}]}}"#,
-            side(bids),
-            side(asks)
-        );
+        let frame =
+            format!(r#"{{"e":"depthUpdate","s":"BNBBTC","U":1,"u":2,"b":[{}],"a":[{}]}}"#, side(bids), side(asks));
         let out = events(Spot, frame.as_bytes());
         assert_eq!(out.len(), chunks, "{bids}+{asks}");
         let mut sides = Vec::new();
         for (i, event) in out.iter().enumerate() {
-            let MarketBody::Book(c) = event.body else {
-                panic!("not a book chunk")
-            };
+            let MarketBody::Book(c) = event.body else { panic!("not a book chunk") };
             assert_eq!((c.first, c.last), (i == 0, i + 1 == chunks));
             assert_eq!((event.seq, event.exch_ts_ms), (seq(1, 2, 0), 0));
             sides.extend(c.iter().map(|(s, _)| s));
@@ -473,38 +351,16 @@ fn chunk_boundaries() {
 fn unknown_symbols_and_kinds_write_nothing() {
     let mut dec = registered(Spot);
     let partial = wrap("bnbbtc@depth5", &fixture("spot/partial_depth_depthN.json"));
-    assert_eq!(
-        decode(&mut dec, &fixture("spot/bookTicker.json")),
-        nothing(FrameKind::UnknownSymbol)
-    );
-    assert_eq!(
-        decode(&mut dec, &partial),
-        nothing(FrameKind::UnknownSymbol)
-    );
-    for frame in [
-        "{}",
-        r#"{"e":"kline","s":"BTCUSDT"}"#,
-        r#"{"result":[],"id":3}"#,
-        r#"{"result":null}"#,
-    ] {
-        assert_eq!(
-            decode(&mut dec, frame.as_bytes()),
-            nothing(FrameKind::Unknown),
-            "{frame}"
-        );
+    assert_eq!(decode(&mut dec, &fixture("spot/bookTicker.json")), nothing(FrameKind::UnknownSymbol));
+    assert_eq!(decode(&mut dec, &partial), nothing(FrameKind::UnknownSymbol));
+    for frame in ["{}", r#"{"e":"kline","s":"BTCUSDT"}"#, r#"{"result":[],"id":3}"#, r#"{"result":null}"#] {
+        assert_eq!(decode(&mut dec, frame.as_bytes()), nothing(FrameKind::Unknown), "{frame}");
     }
     let frame = br#"{"e":"trade","s":"ETHUSDT","t":1,"p":"1.5","q":"0.25","T":1,"m":false}"#;
     let (kind, out) = decode(&mut dec, frame);
     assert_eq!(kind, Ok(FrameKind::Market));
     assert_eq!(out[0].instrument, InstrumentId(1));
-    assert!(matches!(
-        out[0].body,
-        MarketBody::Trade(Trade {
-            px: Px(150),
-            qty: Qty(250),
-            ..
-        })
-    ));
+    assert!(matches!(out[0].body, MarketBody::Trade(Trade { px: Px(150), qty: Qty(250), .. })));
 }
 
 // ---- malformed frames: exact error, `out` untouched ----------------------------------------
@@ -535,11 +391,7 @@ fn malformed_trades() {
         ("p", r#""NaN""#, bad("p", NotANumber)),
         ("q", r#""-1""#, bad("q", Negative)),
         ("q", r#""""#, bad("q", Empty)),
-        (
-            "p",
-            r#""1.000000001""#,
-            bad("p", TooManyDecimals { scale: 8 }),
-        ),
+        ("p", r#""1.000000001""#, bad("p", TooManyDecimals { scale: 8 })),
         ("p", r#"".5""#, bad("p", MisplacedPoint)),
         ("p", r#""99999999999""#, bad("p", Overflow)),
         ("p", r#"" 1""#, bad("p", InvalidChar { byte: ' ', pos: 0 })),
@@ -557,19 +409,11 @@ fn malformed_trades() {
     ];
     let mut dec = learning(Spot);
     for (key, raw, expected) in cases {
-        assert_rejected(
-            &mut dec,
-            &with_member("spot/aggTrade.json", key, raw),
-            expected,
-        );
+        assert_rejected(&mut dec, &with_member("spot/aggTrade.json", key, raw), expected);
     }
     // The registry's BTCUSDT has price scale 2: a third decimal would round.
     let frame = br#"{"e":"aggTrade","s":"BTCUSDT","a":1,"p":"7403.891","q":"1","T":1,"m":true}"#;
-    assert_rejected(
-        &mut registered(UsdM),
-        frame,
-        bad("p", TooManyDecimals { scale: 2 }),
-    );
+    assert_rejected(&mut registered(UsdM), frame, bad("p", TooManyDecimals { scale: 2 }));
 }
 
 #[test]
@@ -582,19 +426,10 @@ fn broken_json() {
         (&ticker[..31], json(31, "expected ',' or '}'")),
         (b"", json(0, "expected '{'")),
         (b"[1]", json(0, "expected '{'")),
-        (
-            br#"{"u":1}{"#,
-            json(7, "trailing characters after the document"),
-        ),
+        (br#"{"u":1}{"#, json(7, "trailing characters after the document")),
         (br#"{"s":"BNB"#, json(5, "unterminated string")),
-        (
-            br#"{"stream":"a","data":{"u":1]}"#,
-            json(27, "expected ',' or '}'"),
-        ),
-        (
-            br#"{"u":1,"b":[["1","2"]}"#,
-            json(21, "expected ',' or ']'"),
-        ),
+        (br#"{"stream":"a","data":{"u":1]}"#, json(27, "expected ',' or '}'")),
+        (br#"{"u":1,"b":[["1","2"]}"#, json(21, "expected ',' or ']'")),
         (deep.as_bytes(), json(36, "nesting too deep")),
     ];
     let mut dec = learning(Spot);
@@ -610,21 +445,14 @@ fn malformed_wrappers() {
     let mut dec = learning(UsdM);
     assert_rejected(&mut dec, br#"{"stream":"a@trade"}"#, MissingField("data"));
     assert_rejected(&mut dec, br#"{"data":{"u":1}}"#, MissingField("stream"));
-    assert_rejected(
-        &mut dec,
-        br#"{"stream":"a@trade","data":[]}"#,
-        WrongType("data"),
-    );
+    assert_rejected(&mut dec, br#"{"stream":"a@trade","data":[]}"#, WrongType("data"));
     assert_rejected(&mut dec, br#"{"stream":1,"data":{}}"#, WrongType("stream"));
 }
 
 #[test]
 fn malformed_books_and_funding() {
     use DecodeError::{MissingField, WrongType};
-    let (diff, mark) = (
-        "usdm/depthUpdate_diff_depth.json",
-        "usdm/markPriceUpdate.json",
-    );
+    let (diff, mark) = ("usdm/depthUpdate_diff_depth.json", "usdm/markPriceUpdate.json");
     let cases = [
         (diff, "pu", "", MissingField("pu")),
         (diff, "U", "", MissingField("U")),
@@ -633,12 +461,7 @@ fn malformed_books_and_funding() {
         (diff, "b", r#"[["0.0024"]]"#, WrongType("b")),
         (diff, "b", r#"["0.0024","10"]"#, WrongType("b")),
         (diff, "b", r#"[[0.0024,"10"]]"#, WrongType("b")),
-        (
-            diff,
-            "a",
-            r#"[["0.0026","-100"]]"#,
-            bad("a", FixedError::Negative),
-        ),
+        (diff, "a", r#"[["0.0026","-100"]]"#, bad("a", FixedError::Negative)),
         (mark, "E", "", MissingField("E")),
         (mark, "i", "", MissingField("i")),
         (mark, "r", r#""1e-4""#, bad("r", FixedError::Exponent)),
@@ -659,10 +482,7 @@ fn malformed_rest_snapshots() {
     let (mut bids, mut asks) = (vec![Level::default()], vec![Level::default()]);
     let bad_ask = br#"{"lastUpdateId":1,"bids":[["1","1"]],"asks":[["x","1"]]}"#;
     let got = parse_depth_snapshot(bad_ask, scale(8), scale(8), &mut bids, &mut asks);
-    assert_eq!(
-        got,
-        Err(bad("asks", FixedError::InvalidChar { byte: 'x', pos: 0 }))
-    );
+    assert_eq!(got, Err(bad("asks", FixedError::InvalidChar { byte: 'x', pos: 0 })));
     assert!(bids.is_empty() && asks.is_empty());
     let no_id = br#"{"bids":[],"asks":[]}"#;
     let got = parse_depth_snapshot(no_id, scale(8), scale(8), &mut bids, &mut asks);
@@ -675,20 +495,10 @@ fn malformed_rest_snapshots() {
 fn stream_frames() -> Vec<(BinanceMarket, Vec<u8>)> {
     let mut frames: Vec<_> = FIXTURES
         .iter()
-        .filter(|p| {
-            !p.contains("rest_")
-                && !p.contains("subscribe_request")
-                && !p.starts_with("spot/partial")
-        })
+        .filter(|p| !p.contains("rest_") && !p.contains("subscribe_request") && !p.starts_with("spot/partial"))
         .map(|p| (if p.starts_with("usdm") { UsdM } else { Spot }, fixture(p)))
         .collect();
-    frames.push((
-        Spot,
-        wrap(
-            "bnbbtc@depth5@100ms",
-            &fixture("spot/partial_depth_depthN.json"),
-        ),
-    ));
+    frames.push((Spot, wrap("bnbbtc@depth5@100ms", &fixture("spot/partial_depth_depthN.json"))));
     frames
 }
 
@@ -696,14 +506,8 @@ fn stream_frames() -> Vec<(BinanceMarket, Vec<u8>)> {
 /// member indices), so the decoder sees the same message with a different field order.
 fn reorder(frame: &[u8], perm: &[usize]) -> Vec<u8> {
     let v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(frame).unwrap();
-    let members: Vec<String> = v
-        .iter()
-        .map(|(k, v)| format!("{}:{v}", serde_json::json!(k)))
-        .collect();
-    let ordered: Vec<&str> = perm
-        .iter()
-        .filter_map(|&i| members.get(i).map(String::as_str))
-        .collect();
+    let members: Vec<String> = v.iter().map(|(k, v)| format!("{}:{v}", serde_json::json!(k))).collect();
+    let ordered: Vec<&str> = perm.iter().filter_map(|&i| members.get(i).map(String::as_str)).collect();
     format!("{{{}}}", ordered.join(",")).into_bytes()
 }
 
@@ -717,11 +521,7 @@ fn check_contract(frame: &[u8], market: BinanceMarket) -> Result<(), TestCaseErr
     prop_assert_eq!(out[0], sentinel);
     if got == Ok(FrameKind::Market) {
         prop_assert!(out.len() > 1);
-        prop_assert!(
-            out[1..]
-                .iter()
-                .all(|e| e.recv_ns == RECV_NS && e.decoded_ns == 0)
-        );
+        prop_assert!(out[1..].iter().all(|e| e.recv_ns == RECV_NS && e.decoded_ns == 0));
     } else {
         prop_assert_eq!(out.len(), 1);
     }

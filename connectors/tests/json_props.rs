@@ -48,30 +48,22 @@ fn walk_all(doc: &[u8]) -> Result<usize, DecodeError> {
 /// so that the result is often almost valid.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
     const ALPHABET: &[u8] = b"{}[]\":,\\ 0123456789-+.eEtruefalsn/\tabc";
-    let edit = (
-        0usize..4,
-        any::<prop::sample::Index>(),
-        prop::sample::select(ALPHABET),
-    );
-    (
-        prop::sample::select(SEEDS),
-        prop::collection::vec(edit, 1..6),
-    )
-        .prop_map(|(seed, edits)| {
-            let mut doc = seed.as_bytes().to_vec();
-            for (op, at, byte) in edits {
-                let i = at.index(doc.len() + 1);
-                match op {
-                    0 => doc.insert(i, byte),
-                    1 if i < doc.len() => {
-                        doc.remove(i);
-                    }
-                    2 if i < doc.len() => doc[i] = byte,
-                    _ => doc.truncate(i),
+    let edit = (0usize..4, any::<prop::sample::Index>(), prop::sample::select(ALPHABET));
+    (prop::sample::select(SEEDS), prop::collection::vec(edit, 1..6)).prop_map(|(seed, edits)| {
+        let mut doc = seed.as_bytes().to_vec();
+        for (op, at, byte) in edits {
+            let i = at.index(doc.len() + 1);
+            match op {
+                0 => doc.insert(i, byte),
+                1 if i < doc.len() => {
+                    doc.remove(i);
                 }
+                2 if i < doc.len() => doc[i] = byte,
+                _ => doc.truncate(i),
             }
-            doc
-        })
+        }
+        doc
+    })
 }
 
 proptest! {
@@ -135,8 +127,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(J::Array),
-            prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..6)
-                .prop_map(|m| J::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-zA-Z]{1,8}", inner, 0..6).prop_map(|m| J::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -181,9 +172,7 @@ fn enters_nested_containers_in_one_pass() {
     let mut copy = top;
     assert!(copy.next_key().is_err());
     assert_eq!(data.next_key().unwrap(), Some(&b"b"[..]));
-    let Value::Array(levels) = data.value().unwrap() else {
-        panic!("not an array")
-    };
+    let Value::Array(levels) = data.value().unwrap() else { panic!("not an array") };
     assert_eq!(data.next_key().unwrap(), None);
     top.resume(&data).unwrap();
     assert_eq!(top.next_key().unwrap(), Some(&b"z"[..]));
@@ -199,15 +188,7 @@ fn enters_nested_containers_in_one_pass() {
         }
         outer.resume(&pair).unwrap();
     }
-    assert_eq!(
-        seen,
-        [
-            Value::Str(b"1"),
-            Value::Str(b"2"),
-            Value::Str(b"3"),
-            Value::Str(b"4")
-        ]
-    );
+    assert_eq!(seen, [Value::Str(b"1"), Value::Str(b"2"), Value::Str(b"3"), Value::Str(b"4")]);
 }
 
 #[test]
@@ -247,26 +228,14 @@ fn rejects_malformed_documents_with_offsets() {
     assert_eq!(json_err(b"[]"), e(0, "expected '{'"));
     assert_eq!(json_err(br#"{"a":"x"#), e(5, "unterminated string"));
     assert_eq!(json_err(br#"{"a":1"#), e(6, "expected ',' or '}'"));
-    assert_eq!(
-        json_err(br#"{"a":1}x"#),
-        e(7, "trailing characters after the document")
-    );
-    assert_eq!(
-        json_err(br#"{"a":1}}"#),
-        e(7, "trailing characters after the document")
-    );
+    assert_eq!(json_err(br#"{"a":1}x"#), e(7, "trailing characters after the document"));
+    assert_eq!(json_err(br#"{"a":1}}"#), e(7, "trailing characters after the document"));
     assert_eq!(json_err(br#"{"a":[1}"#), e(7, "expected ',' or ']'"));
     assert_eq!(json_err(br#"{"a":{"b":1]}"#), e(11, "expected ',' or '}'"));
     assert_eq!(json_err(br#"{"a":tru}"#), e(5, "expected a value"));
     assert_eq!(json_err(br#"{"a":01}"#), e(6, "expected ',' or '}'"));
-    assert_eq!(
-        json_err(br#"{"a":1.}"#),
-        e(6, "invalid number: no digit after '.'")
-    );
-    assert_eq!(
-        json_err(br#"{"a":1e}"#),
-        e(7, "invalid number: no digit in exponent")
-    );
+    assert_eq!(json_err(br#"{"a":1.}"#), e(6, "invalid number: no digit after '.'"));
+    assert_eq!(json_err(br#"{"a":1e}"#), e(7, "invalid number: no digit in exponent"));
     assert_eq!(json_err(br#"{"a":-}"#), e(6, "invalid number"));
     assert_eq!(json_err(br#"{"a" 1}"#), e(5, "expected ':' after key"));
     assert_eq!(json_err(br#"{a:1}"#), e(1, "expected a string key"));
@@ -274,10 +243,7 @@ fn rejects_malformed_documents_with_offsets() {
     assert_eq!(json_err(br#"{"a":[1,]}"#), e(8, "expected a value"));
     assert_eq!(json_err(br#"{"a":"\x"}"#), e(6, "invalid escape"));
     assert_eq!(json_err(br#"{"a":"\u12g4"}"#), e(6, "invalid \\u escape"));
-    assert_eq!(
-        json_err(b"{\"a\":\"\x01\"}"),
-        e(6, "control character in string")
-    );
+    assert_eq!(json_err(b"{\"a\":\"\x01\"}"), e(6, "control character in string"));
     assert_eq!(json_err(br#"{"a":NaN}"#), e(5, "expected a value"));
 }
 
@@ -295,13 +261,7 @@ fn limits_nesting_depth() {
     assert!(members(ok.as_bytes()).is_ok());
     assert!(validate(ok.as_bytes()).is_ok());
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(32), "]".repeat(32));
-    assert_eq!(
-        json_err(deep.as_bytes()),
-        DecodeError::Json {
-            at: 36,
-            what: "nesting too deep"
-        }
-    );
+    assert_eq!(json_err(deep.as_bytes()), DecodeError::Json { at: 36, what: "nesting too deep" });
     assert!(validate(deep.as_bytes()).is_err());
     let huge = "[".repeat(100_000);
     assert!(validate(huge.as_bytes()).is_err());
@@ -311,27 +271,13 @@ fn limits_nesting_depth() {
 fn parses_unsigned_integers_strictly() {
     assert_eq!(parse_u64(b"0", "x"), Ok(0));
     assert_eq!(parse_u64(b"18446744073709551615", "x"), Ok(u64::MAX));
-    for bad in [
-        &b"18446744073709551616"[..],
-        b"-1",
-        b"1.0",
-        b"1e3",
-        b"",
-        b" 1",
-    ] {
-        assert_eq!(
-            parse_u64(bad, "x"),
-            Err(DecodeError::BadInteger("x")),
-            "{bad:?}"
-        );
+    for bad in [&b"18446744073709551616"[..], b"-1", b"1.0", b"1e3", b"", b" 1"] {
+        assert_eq!(parse_u64(bad, "x"), Err(DecodeError::BadInteger("x")), "{bad:?}");
     }
     assert_eq!(Value::Str(b"1").u64("x"), Err(DecodeError::WrongType("x")));
     assert_eq!(Value::Num(b"7").u64("x"), Ok(7));
     assert_eq!(Value::Null.bool("x"), Err(DecodeError::WrongType("x")));
-    assert_eq!(
-        Value::EscapedStr(b"a").str("x"),
-        Err(DecodeError::WrongType("x"))
-    );
+    assert_eq!(Value::EscapedStr(b"a").str("x"), Err(DecodeError::WrongType("x")));
 }
 
 #[test]

@@ -93,11 +93,12 @@ impl Books {
                 None
             }
             MarketBody::Funding(f) => {
-                let settled = (b.next_funding_ms != 0 && f.next_funding_ms > b.next_funding_ms).then_some(FundingSettled {
-                    at_ms: b.next_funding_ms,
-                    rate: b.funding_rate,
-                    mark_px: if b.mark_px.0 > 0 { b.mark_px } else { f.mark_px },
-                });
+                let settled =
+                    (b.next_funding_ms != 0 && f.next_funding_ms > b.next_funding_ms).then_some(FundingSettled {
+                        at_ms: b.next_funding_ms,
+                        rate: b.funding_rate,
+                        mark_px: if b.mark_px.0 > 0 { b.mark_px } else { f.mark_px },
+                    });
                 if f.mark_px.0 > 0 {
                     b.mark_px = f.mark_px;
                 }

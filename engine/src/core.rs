@@ -91,7 +91,15 @@ impl<S: Strategy> Core<S> {
             self.counters.funding_settlements += 1;
         }
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, StrategyId(i as u16), &mut self.intents);
+            let mut ctx = Ctx::new(
+                now_ns,
+                &self.registry,
+                &self.books,
+                &self.portfolio,
+                self.halted,
+                StrategyId(i as u16),
+                &mut self.intents,
+            );
             s.on_market(ev, &mut ctx);
         }
         let decision_ns = crate::clock::now_ns();
@@ -112,7 +120,15 @@ impl<S: Strategy> Core<S> {
             return;
         }
         if let Some(s) = self.strategies.get_mut(usize::from(order.strategy.0)) {
-            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, order.strategy, &mut self.intents);
+            let mut ctx = Ctx::new(
+                now_ns,
+                &self.registry,
+                &self.books,
+                &self.portfolio,
+                self.halted,
+                order.strategy,
+                &mut self.intents,
+            );
             s.on_order(ev, order.tag, &mut ctx);
         }
         let decision_ns = crate::clock::now_ns();
@@ -122,7 +138,15 @@ impl<S: Strategy> Core<S> {
     /// Periodic work: strategy timers and OMS housekeeping.
     pub fn on_timer(&mut self, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
         for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, StrategyId(i as u16), &mut self.intents);
+            let mut ctx = Ctx::new(
+                now_ns,
+                &self.registry,
+                &self.books,
+                &self.portfolio,
+                self.halted,
+                StrategyId(i as u16),
+                &mut self.intents,
+            );
             s.on_timer(&mut ctx);
         }
         let t = crate::clock::now_ns();
@@ -156,7 +180,15 @@ impl<S: Strategy> Core<S> {
                 if let Err(reason) = self.risk.check(&intent, &inputs) {
                     self.counters.refused += 1;
                     if let Some(s) = self.strategies.get_mut(usize::from(strategy.0)) {
-                        let mut ctx = Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, strategy, &mut self.intents);
+                        let mut ctx = Ctx::new(
+                            now_ns,
+                            &self.registry,
+                            &self.books,
+                            &self.portfolio,
+                            self.halted,
+                            strategy,
+                            &mut self.intents,
+                        );
                         s.on_refused(&intent, reason, &mut ctx);
                     }
                     continue;
@@ -259,13 +291,26 @@ const TIMER_INTERVAL_NS: u64 = 1_000_000;
 ///
 /// Order events are drained before market events: a fill changes what the next tick should do.
 /// Commands are pushed losslessly: an order is never dropped for want of ring space.
-pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clock: &C, control: &CoreControl) -> Core<S> {
+///
+/// `notify` is called after an event that produced commands, so an I/O thread sleeping in
+/// epoll wakes for them (pass a no-op when it polls).
+pub fn run_core<S: Strategy, C: Clock>(
+    mut core: Core<S>,
+    rings: &CoreRings,
+    clock: &C,
+    control: &CoreControl,
+    notify: &dyn Fn(),
+) -> Core<S> {
     let CoreControl { idle, stop, kill, progress } = control;
     let idle = *idle;
     let mut idler = Idler::new(idle);
     let mut next_timer = clock.now_ns() + TIMER_INTERVAL_NS;
     let commands = &rings.commands;
-    let mut send = |cmd: OrderCommand| commands.push_lossless(cmd);
+    let sent = std::cell::Cell::new(false);
+    let mut send = |cmd: OrderCommand| {
+        commands.push_lossless(cmd);
+        sent.set(true);
+    };
     while !stop.load(Ordering::Relaxed) {
         let mut worked = false;
         while let Some(ev) = rings.orders.pop() {
@@ -285,6 +330,9 @@ pub fn run_core<S: Strategy, C: Clock>(mut core: Core<S>, rings: &CoreRings, clo
             core.on_timer(now, &mut send);
             progress.publish(&core);
             next_timer = now + TIMER_INTERVAL_NS;
+        }
+        if sent.replace(false) {
+            notify();
         }
         if worked { idler.busy() } else { idler.idle() }
     }

@@ -117,7 +117,14 @@ pub struct BookChunk {
 impl BookChunk {
     /// An empty chunk of `kind`.
     pub const fn new(kind: BookUpdateKind) -> Self {
-        Self { kind, first: false, last: false, len: 0, ask_mask: 0, levels: [Level { px: Px(0), qty: Qty(0) }; BOOK_CHUNK_LEVELS] }
+        Self {
+            kind,
+            first: false,
+            last: false,
+            len: 0,
+            ask_mask: 0,
+            levels: [Level { px: Px(0), qty: Qty(0) }; BOOK_CHUNK_LEVELS],
+        }
     }
 
     /// Appends a level; returns false when the chunk is full.

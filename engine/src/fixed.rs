@@ -34,11 +34,7 @@ impl Scale {
     /// # Errors
     /// [`FixedError::ScaleTooLarge`] above [`MAX_SCALE`].
     pub const fn new(places: u8) -> Result<Self, FixedError> {
-        if places > MAX_SCALE {
-            Err(FixedError::ScaleTooLarge)
-        } else {
-            Ok(Self(places))
-        }
+        if places > MAX_SCALE { Err(FixedError::ScaleTooLarge) } else { Ok(Self(places)) }
     }
 
     /// The number of decimal places.
@@ -140,10 +136,7 @@ pub fn parse_mantissa(s: &[u8], scale: Scale, signed: bool) -> Result<i64, Fixed
                 } else {
                     int_digits += 1;
                 }
-                acc = acc
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(d))
-                    .ok_or(FixedError::Overflow)?;
+                acc = acc.checked_mul(10).and_then(|v| v.checked_add(d)).ok_or(FixedError::Overflow)?;
             }
             b'.' => {
                 if seen_point || int_digits == 0 || i + 1 == digits.len() {
@@ -296,10 +289,7 @@ mod tests {
         assert_eq!(Px::parse(b"1.2.3", s(2)), Err(FixedError::MisplacedPoint));
         assert_eq!(Px::parse(b".5", s(2)), Err(FixedError::MisplacedPoint));
         assert_eq!(Px::parse(b"5.", s(2)), Err(FixedError::MisplacedPoint));
-        assert_eq!(
-            Px::parse(b"1x", s(2)),
-            Err(FixedError::InvalidChar { byte: 'x', pos: 1 })
-        );
+        assert_eq!(Px::parse(b"1x", s(2)), Err(FixedError::InvalidChar { byte: 'x', pos: 1 }));
         assert_eq!(Px::parse(b"+1", s(2)), Err(FixedError::InvalidChar { byte: '+', pos: 0 }));
         assert_eq!(Px::parse(b"92233720368547758.08", s(2)), Err(FixedError::Overflow));
         assert_eq!(Px::parse(b"10000000000", s(9)), Err(FixedError::Overflow));

@@ -39,6 +39,12 @@ pub trait Gateway {
     /// A [`GatewayError`] when it could not.
     fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError>;
 
+    /// When the gateway next has something due without any socket activity (a simulated
+    /// venue's delayed answer), so an I/O thread that sleeps in epoll wakes in time.
+    fn next_due_ns(&self) -> Option<u64> {
+        None
+    }
+
     /// Hands every order event that is due by `now_ns` to `out`.
     fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent));
 }

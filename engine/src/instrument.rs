@@ -172,10 +172,9 @@ impl Registry {
         }
         let mut out = Self { venues: venues.to_vec(), instruments: Vec::with_capacity(instruments.len()) };
         for cfg in instruments {
-            let venue = out.venue_id(&cfg.venue).ok_or_else(|| RegistryError::UnknownVenue {
-                symbol: cfg.symbol.clone(),
-                venue: cfg.venue.clone(),
-            })?;
+            let venue = out
+                .venue_id(&cfg.venue)
+                .ok_or_else(|| RegistryError::UnknownVenue { symbol: cfg.symbol.clone(), venue: cfg.venue.clone() })?;
             if out.find(venue, &cfg.symbol).is_some() {
                 return Err(RegistryError::Duplicate { symbol: cfg.symbol.clone(), venue: cfg.venue.clone() });
             }

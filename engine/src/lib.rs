@@ -6,18 +6,18 @@
 //! connectors and strategies plug in through its traits.
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod clock;
+pub mod core;
 pub mod event;
 pub mod fixed;
+pub mod gateway;
 pub mod instrument;
 pub mod latency;
-pub mod ring;
-pub mod runtime;
-pub mod book;
-pub mod core;
-pub mod gateway;
 pub mod oms;
 pub mod paper;
 pub mod portfolio;
+pub mod ring;
 pub mod risk;
+pub mod runtime;
 pub mod strategy;

@@ -110,6 +110,7 @@ pub struct OmsCounters {
 pub struct Oms {
     orders: HashMap<ClientOrderId, Order>,
     next_id: u64,
+    open: usize,
     counters: OmsCounters,
     last_reject: Option<RejectReason>,
 }
@@ -118,7 +119,13 @@ impl Oms {
     /// An OMS holding up to `capacity` live orders without allocating; ids start after
     /// `first_id` so a restarted engine never reuses one.
     pub fn new(capacity: usize, first_id: u64) -> Self {
-        Self { orders: HashMap::with_capacity(capacity), next_id: first_id, counters: OmsCounters::default(), last_reject: None }
+        Self {
+            orders: HashMap::with_capacity(capacity),
+            next_id: first_id,
+            open: 0,
+            counters: OmsCounters::default(),
+            last_reject: None,
+        }
     }
 
     /// The next client order id.
@@ -130,8 +137,23 @@ impl Oms {
     /// Records an order handed to a gateway.
     pub fn on_sent(&mut self, order: NewOrder, strategy: StrategyId, tag: u32) {
         self.counters.sent += 1;
-        let o = Order { order, strategy, tag, state: OrderState::Sent, filled: Qty(0), acked: false, trade_ids: [0; REMEMBERED_FILLS], n_trade_ids: 0 };
-        self.orders.insert(order.client_id, o);
+        let o = Order {
+            order,
+            strategy,
+            tag,
+            state: OrderState::Sent,
+            filled: Qty(0),
+            acked: false,
+            trade_ids: [0; REMEMBERED_FILLS],
+            n_trade_ids: 0,
+        };
+        if let Some(old) = self.orders.insert(order.client_id, o)
+            && !old.state.is_final()
+        {
+            // An id is never reused while open; if a caller did, keep the count right anyway.
+            self.open -= 1;
+        }
+        self.open += 1;
     }
 
     /// Marks a cancel as requested. Returns false when the order is unknown or final.
@@ -147,6 +169,16 @@ impl Oms {
 
     /// Applies a venue event. Final orders are kept until [`Oms::purge_final`].
     pub fn apply(&mut self, id: ClientOrderId, kind: &OrderEventKind) -> Applied {
+        let was_open = self.orders.get(&id).is_some_and(|o| !o.state.is_final());
+        let applied = self.apply_inner(id, kind);
+        let is_open = self.orders.get(&id).is_some_and(|o| !o.state.is_final());
+        if was_open && !is_open {
+            self.open -= 1;
+        }
+        applied
+    }
+
+    fn apply_inner(&mut self, id: ClientOrderId, kind: &OrderEventKind) -> Applied {
         let Some(o) = self.orders.get_mut(&id) else {
             self.counters.unknown += 1;
             return Applied::Unknown;
@@ -228,9 +260,9 @@ impl Oms {
         self.orders.values().filter(|o| !o.state.is_final())
     }
 
-    /// Number of orders not in a final state.
+    /// Number of orders not in a final state, kept as a count so risk checks read it in O(1).
     pub fn open_count(&self) -> usize {
-        self.open_orders().count()
+        self.open
     }
 
     /// Forgets final orders so the table stays bounded; call off the per-event path (timer).
@@ -254,19 +286,36 @@ mod tests {
 
     fn new_order(oms: &mut Oms, qty: i64) -> ClientOrderId {
         let id = oms.next_client_id();
-        let o = NewOrder { client_id: id, instrument: InstrumentId(0), venue: VenueId(0), side: Side::Buy, px: Px(100), qty: Qty(qty), tif: TimeInForce::Ioc, reduce_only: false };
+        let o = NewOrder {
+            client_id: id,
+            instrument: InstrumentId(0),
+            venue: VenueId(0),
+            side: Side::Buy,
+            px: Px(100),
+            qty: Qty(qty),
+            tif: TimeInForce::Ioc,
+            reduce_only: false,
+        };
         oms.on_sent(o, StrategyId(0), 7);
         id
     }
 
     fn fill(qty: i64, trade_id: u64) -> OrderEventKind {
-        OrderEventKind::Filled(Fill { px: Px(100), qty: Qty(qty), leaves_qty: Qty(0), fee: Decimal::ZERO, taker: true, trade_id })
+        OrderEventKind::Filled(Fill {
+            px: Px(100),
+            qty: Qty(qty),
+            leaves_qty: Qty(0),
+            fee: Decimal::ZERO,
+            taker: true,
+            trade_id,
+        })
     }
 
     #[test]
     fn fill_before_ack_and_duplicate_fill() {
         let mut oms = Oms::new(16, 0);
         let id = new_order(&mut oms, 10);
+        assert_eq!(oms.open_count(), 1);
         assert!(matches!(oms.apply(id, &fill(4, 1)), Applied::Fill(_)));
         assert_eq!(oms.get(id).unwrap().state, OrderState::PartiallyFilled);
         assert_eq!(oms.apply(id, &OrderEventKind::Accepted), Applied::Late);
@@ -275,6 +324,7 @@ mod tests {
         assert_eq!(oms.apply(id, &fill(4, 1)), Applied::Duplicate);
         assert!(matches!(oms.apply(id, &fill(6, 2)), Applied::Fill(_)));
         assert_eq!(oms.get(id).unwrap().state, OrderState::Filled);
+        assert_eq!((oms.open_count(), oms.open_orders().count()), (0, 0));
         assert_eq!(oms.apply(id, &OrderEventKind::Expired), Applied::Duplicate);
         let c = oms.counters();
         assert_eq!((c.fills, c.filled, c.duplicates, c.fill_before_ack, c.acked), (2, 1, 3, 1, 1));

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::event::{ClientOrderId, Fill, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderEventKind, Quote, RejectReason, Side, TimeInForce};
+use crate::event::{
+    ClientOrderId, Fill, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderEventKind, Quote,
+    RejectReason, Side, TimeInForce,
+};
 use crate::fixed::Qty;
 use crate::gateway::{Gateway, GatewayError};
 use crate::instrument::Registry;
@@ -71,7 +74,14 @@ impl PaperGateway {
     }
 
     fn event(&self, order: &NewOrder, now_ns: u64, kind: OrderEventKind) -> OrderEvent {
-        OrderEvent { client_id: order.client_id, instrument: order.instrument, side: order.side, exch_ts_ms: self.exch_ms[order.instrument.index()], recv_ns: now_ns, kind }
+        OrderEvent {
+            client_id: order.client_id,
+            instrument: order.instrument,
+            side: order.side,
+            exch_ts_ms: self.exch_ms[order.instrument.index()],
+            recv_ns: now_ns,
+            kind,
+        }
     }
 
     fn fill(&mut self, order: &NewOrder, px: crate::fixed::Px, qty: Qty, leaves: Qty, taker: bool) -> Fill {
@@ -90,10 +100,11 @@ impl PaperGateway {
             Side::Buy => (q.ask_px, q.ask_qty),
             Side::Sell => (q.bid_px, q.bid_qty),
         };
-        let crosses = touch_px.0 > 0 && match order.side {
-            Side::Buy => touch_px <= order.px,
-            Side::Sell => touch_px >= order.px,
-        };
+        let crosses = touch_px.0 > 0
+            && match order.side {
+                Side::Buy => touch_px <= order.px,
+                Side::Sell => touch_px >= order.px,
+            };
         if order.tif == TimeInForce::Gtc && !crosses && self.resting.len() >= self.max_resting {
             let ev = self.event(&order, now_ns, OrderEventKind::Rejected(RejectReason::RateLimited));
             self.out_buf.push(ev);
@@ -175,7 +186,16 @@ impl Gateway for PaperGateway {
         let p = match *cmd {
             OrderCommand::New { order, .. } => Pending { due_ns: now_ns + self.latency_ns, order, cancel: false },
             OrderCommand::Cancel { client_id, instrument, venue } => {
-                let order = NewOrder { client_id, instrument, venue, side: Side::Buy, px: crate::fixed::Px(0), qty: Qty(0), tif: TimeInForce::Gtc, reduce_only: false };
+                let order = NewOrder {
+                    client_id,
+                    instrument,
+                    venue,
+                    side: Side::Buy,
+                    px: crate::fixed::Px(0),
+                    qty: Qty(0),
+                    tif: TimeInForce::Gtc,
+                    reduce_only: false,
+                };
                 Pending { due_ns: now_ns + self.latency_ns, order, cancel: true }
             }
         };
@@ -187,6 +207,10 @@ impl Gateway for PaperGateway {
         }
         self.pending.push_back(p);
         Ok(())
+    }
+
+    fn next_due_ns(&self) -> Option<u64> {
+        self.pending.front().map(|p| p.due_ns)
     }
 
     fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {

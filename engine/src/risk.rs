@@ -137,12 +137,17 @@ impl Risk {
     fn evaluate(&self, intent: &Intent, state: &RiskInputs<'_>) -> Result<(), Refusal> {
         let RiskInputs { registry, books, portfolio, open_orders, halted, now_ns } = *state;
         let inst = registry.get(intent.instrument);
-        if intent.qty.0 <= 0 || intent.limit_px.0 <= 0 || intent.qty.0 % inst.lot.0 != 0 || intent.limit_px.0 % inst.tick.0 != 0 {
+        if intent.qty.0 <= 0
+            || intent.limit_px.0 <= 0
+            || intent.qty.0 % inst.lot.0 != 0
+            || intent.limit_px.0 % inst.tick.0 != 0
+        {
             return Err(Refusal::InvalidOrder);
         }
         let pos = portfolio.get(intent.instrument).qty;
         let signed = inst.qty(intent.qty) * Decimal::from(intent.side.sign());
-        let reduces = !pos.is_zero() && pos.is_sign_positive() != signed.is_sign_positive() && signed.abs() <= pos.abs();
+        let reduces =
+            !pos.is_zero() && pos.is_sign_positive() != signed.is_sign_positive() && signed.abs() <= pos.abs();
         if intent.reduce_only && !reduces {
             return Err(Refusal::NotReducing);
         }

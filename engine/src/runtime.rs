@@ -47,9 +47,13 @@ pub struct RuntimeConfig {
     pub io_core: Option<usize>,
     /// Core of the strategy core thread (`None`: not pinned).
     pub core_core: Option<usize>,
-    /// What idle threads do.
+    /// What the core thread does when idle.
     #[serde(default)]
     pub idle: IdlePolicy,
+    /// What the I/O thread does when idle; `park` blocks in epoll until a socket, a command or a
+    /// gateway timer needs it.
+    #[serde(default)]
+    pub io_idle: IdlePolicy,
     /// Slots of the market-event ring.
     #[serde(default = "default_market_ring")]
     pub market_ring: usize,
@@ -68,7 +72,14 @@ fn default_order_ring() -> usize {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { io_core: None, core_core: None, idle: IdlePolicy::default(), market_ring: default_market_ring(), order_ring: default_order_ring() }
+        Self {
+            io_core: None,
+            core_core: None,
+            idle: IdlePolicy::default(),
+            io_idle: IdlePolicy::default(),
+            market_ring: default_market_ring(),
+            order_ring: default_order_ring(),
+        }
     }
 }
 

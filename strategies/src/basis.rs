@@ -107,10 +107,13 @@ impl BasisStrategy {
     /// a multiple of a leg's lot.
     pub fn new(cfg: &BasisConfig, registry: &Registry) -> Result<Self, StrategyError> {
         let find = |leg: &LegRef| {
-            registry
-                .venue_id(&leg.venue)
-                .and_then(|v| registry.find(v, &leg.symbol))
-                .ok_or_else(|| StrategyError::UnknownInstrument { strategy: cfg.name.clone(), venue: leg.venue.clone(), symbol: leg.symbol.clone() })
+            registry.venue_id(&leg.venue).and_then(|v| registry.find(v, &leg.symbol)).ok_or_else(|| {
+                StrategyError::UnknownInstrument {
+                    strategy: cfg.name.clone(),
+                    venue: leg.venue.clone(),
+                    symbol: leg.symbol.clone(),
+                }
+            })
         };
         let invalid = |reason: String| StrategyError::Invalid { strategy: cfg.name.clone(), reason };
         let spot = find(&cfg.spot)?;
@@ -130,7 +133,10 @@ impl BasisStrategy {
         let pow = |n: u8| 10i64.pow(u32::from(n));
         let contract_units = |inst: &crossbar_engine::instrument::Instrument| -> Result<i64, StrategyError> {
             let per_contract = inst.contract_size * Decimal::from(pow(common_q - inst.qty_scale.places()));
-            per_contract.to_i64().filter(|_| per_contract.fract().is_zero()).ok_or_else(|| invalid("contract size must be whole at the common scale".into()))
+            per_contract
+                .to_i64()
+                .filter(|_| per_contract.fract().is_zero())
+                .ok_or_else(|| invalid("contract size must be whole at the common scale".into()))
         };
         Ok(Self {
             name: cfg.name.clone(),
@@ -184,7 +190,11 @@ impl BasisStrategy {
         if net == 0 {
             return false;
         }
-        let (inst, unit) = if self.spot_pos.abs() > self.perp_pos.abs() { (self.spot, self.spot_unit) } else { (self.perp, self.perp_unit) };
+        let (inst, unit) = if self.spot_pos.abs() > self.perp_pos.abs() {
+            (self.spot, self.spot_unit)
+        } else {
+            (self.perp, self.perp_unit)
+        };
         let book = ctx.books.get(inst);
         let qty = Qty(net.abs() / unit);
         if qty.0 == 0 || !book.has_two_sides() {

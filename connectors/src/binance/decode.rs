@@ -4,8 +4,8 @@
 //! Field order is never relied on: every member is stored in a slot by key (the last duplicate
 //! wins) and the message is interpreted after the object has been read and validated whole.
 
-use crossbar_engine::event::{TradeId, 
-    BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade,
+use crossbar_engine::event::{
+    BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
 use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, REFERENCE_SCALE, Rate, Scale};
 use crossbar_engine::instrument::InstrumentId;
@@ -105,11 +105,7 @@ fn req_px(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result
 }
 
 #[inline]
-fn req_qty(
-    value: Option<Value<'_>>,
-    field: &'static str,
-    scale: Scale,
-) -> Result<Qty, DecodeError> {
+fn req_qty(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result<Qty, DecodeError> {
     let s = required(value, field)?.str(field)?;
     Qty::parse(s, scale).map_err(|source| DecodeError::BadNumber { field, source })
 }
@@ -140,24 +136,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     #[inline]
     fn event(&self, inst: Inst, exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
-        MarketEvent {
-            instrument: inst.id,
-            exch_ts_ms,
-            recv_ns: self.recv_ns,
-            decoded_ns: 0,
-            seq,
-            body,
-        }
+        MarketEvent { instrument: inst.id, exch_ts_ms, recv_ns: self.recv_ns, decoded_ns: 0, seq, body }
     }
 }
 
 #[inline]
 fn lookup(symbols: &mut SymbolTable, symbol: &[u8]) -> Option<Inst> {
-    symbols.lookup(symbol).map(|e| Inst {
-        id: e.instrument,
-        px: e.price_scale,
-        qty: e.qty_scale,
-    })
+    symbols.lookup(symbol).map(|e| Inst { id: e.instrument, px: e.price_scale, qty: e.qty_scale })
 }
 
 /// The instrument named by the payload's `s`; `None` when it is not tracked.
@@ -220,11 +205,7 @@ pub(super) fn decode_frame(
     } else {
         None
     };
-    let ctx = Ctx {
-        market,
-        recv_ns,
-        stream,
-    };
+    let ctx = Ctx { market, recv_ns, stream };
     decode_payload(ctx, symbols, &f, out)
 }
 
@@ -274,11 +255,7 @@ fn book_ticker(
         ask_qty: req_qty(f.ask_qty, "A", inst.qty)?,
     };
     let exch_ts = f.exch_ts()?;
-    let seq = SeqIds {
-        first: 0,
-        last,
-        prev: 0,
-    };
+    let seq = SeqIds { first: 0, last, prev: 0 };
     out.push(ctx.event(inst, exch_ts, seq, MarketBody::Quote(quote)));
     Ok(FrameKind::Market)
 }
@@ -303,17 +280,9 @@ fn depth_update(
     let exch_ts = f.exch_ts()?;
     let bids = required(f.b, "b")?;
     let asks = required(f.a, "a")?;
-    let kind = if ctx.stream.is_some_and(is_partial_depth_stream) {
-        BookUpdateKind::Snapshot
-    } else {
-        BookUpdateKind::Delta
-    };
-    let template = ctx.event(
-        inst,
-        exch_ts,
-        SeqIds { first, last, prev },
-        MarketBody::Book(BookChunk::new(kind)),
-    );
+    let kind =
+        if ctx.stream.is_some_and(is_partial_depth_stream) { BookUpdateKind::Snapshot } else { BookUpdateKind::Delta };
+    let template = ctx.event(inst, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
     write_book(out, template, kind, inst, (bids, "b"), (asks, "a"))?;
     Ok(FrameKind::Market)
 }
@@ -338,16 +307,7 @@ fn partial_depth(
     let bids = required(f.bids, "bids")?;
     let asks = required(f.asks, "asks")?;
     let kind = BookUpdateKind::Snapshot;
-    let template = ctx.event(
-        inst,
-        exch_ts,
-        SeqIds {
-            first: 0,
-            last,
-            prev: 0,
-        },
-        MarketBody::Book(BookChunk::new(kind)),
-    );
+    let template = ctx.event(inst, exch_ts, SeqIds { first: 0, last, prev: 0 }, MarketBody::Book(BookChunk::new(kind)));
     write_book(out, template, kind, inst, (bids, "bids"), (asks, "asks"))?;
     Ok(FrameKind::Market)
 }
@@ -363,12 +323,8 @@ fn write_book(
     (asks, asks_field): (Value<'_>, &'static str),
 ) -> Result<(), DecodeError> {
     let mut writer = BookWriter::new(out, template, kind);
-    for_each_level(bids, bids_field, inst.px, inst.qty, |l| {
-        writer.push(Side::Buy, l)
-    })?;
-    for_each_level(asks, asks_field, inst.px, inst.qty, |l| {
-        writer.push(Side::Sell, l)
-    })?;
+    for_each_level(bids, bids_field, inst.px, inst.qty, |l| writer.push(Side::Buy, l))?;
+    for_each_level(asks, asks_field, inst.px, inst.qty, |l| writer.push(Side::Sell, l))?;
     writer.finish();
     Ok(())
 }
@@ -390,17 +346,8 @@ fn trade(
     // `m`: the buyer was the maker, so the taker sold.
     let buyer_is_maker = required(f.m, "m")?.bool("m")?;
     let exch_ts = req_u64(f.tx_time, "T")?;
-    let aggressor = if buyer_is_maker {
-        Side::Sell
-    } else {
-        Side::Buy
-    };
-    let body = MarketBody::Trade(Trade {
-        px,
-        qty,
-        aggressor,
-        trade_id: TradeId::from_u64(trade_id),
-    });
+    let aggressor = if buyer_is_maker { Side::Sell } else { Side::Buy };
+    let body = MarketBody::Trade(Trade { px, qty, aggressor, trade_id: TradeId::from_u64(trade_id) });
     out.push(ctx.event(inst, exch_ts, SeqIds::default(), body));
     Ok(FrameKind::Market)
 }
@@ -423,12 +370,7 @@ fn mark_price(
         next_funding_ms: req_u64(f.tx_time, "T")?,
     };
     let exch_ts = req_u64(f.event_time, "E")?;
-    out.push(ctx.event(
-        inst,
-        exch_ts,
-        SeqIds::default(),
-        MarketBody::Funding(funding),
-    ));
+    out.push(ctx.event(inst, exch_ts, SeqIds::default(), MarketBody::Funding(funding)));
     Ok(FrameKind::Market)
 }
 
@@ -436,10 +378,7 @@ fn mark_price(
 /// `None` when empty or longer than the buffer.
 #[inline]
 fn stream_symbol<'b>(stream: &[u8], buf: &'b mut [u8; MAX_SYMBOL]) -> Option<&'b [u8]> {
-    let symbol = stream
-        .split(|&c| c == b'@')
-        .next()
-        .filter(|s| !s.is_empty())?;
+    let symbol = stream.split(|&c| c == b'@').next().filter(|s| !s.is_empty())?;
     let dst = buf.get_mut(..symbol.len())?;
     for (d, s) in dst.iter_mut().zip(symbol) {
         *d = s.to_ascii_uppercase();
@@ -464,10 +403,7 @@ mod tests {
     #[test]
     fn stream_names_give_symbol_and_kind() {
         let mut buf = [0u8; MAX_SYMBOL];
-        assert_eq!(
-            stream_symbol(b"bnbbtc@depth5@100ms", &mut buf),
-            Some(&b"BNBBTC"[..])
-        );
+        assert_eq!(stream_symbol(b"bnbbtc@depth5@100ms", &mut buf), Some(&b"BNBBTC"[..]));
         assert_eq!(stream_symbol(b"btcusdt", &mut buf), Some(&b"BTCUSDT"[..]));
         assert_eq!(stream_symbol(b"@depth", &mut buf), None);
         assert_eq!(stream_symbol(&[b'a'; 33], &mut buf), None);

@@ -1,9 +1,7 @@
 //! Binance book levels: `[["price","qty"], ...]` arrays into fixed-size [`BookChunk`] events,
 //! and the REST depth snapshot the book sequencer starts from.
 
-use crossbar_engine::event::{
-    BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, Level, MarketBody, MarketEvent, Side,
-};
+use crossbar_engine::event::{BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, Level, MarketBody, MarketEvent, Side};
 use crossbar_engine::fixed::{Px, Qty, Scale};
 
 use crate::feed::DecodeError;
@@ -39,10 +37,8 @@ pub(super) fn for_each_level(
             return Err(wrong);
         }
         it.resume(&pair)?;
-        let px =
-            Px::parse(px, px_scale).map_err(|source| DecodeError::BadNumber { field, source })?;
-        let qty = Qty::parse(qty, qty_scale)
-            .map_err(|source| DecodeError::BadNumber { field, source })?;
+        let px = Px::parse(px, px_scale).map_err(|source| DecodeError::BadNumber { field, source })?;
+        let qty = Qty::parse(qty, qty_scale).map_err(|source| DecodeError::BadNumber { field, source })?;
         sink(Level { px, qty });
     }
     Ok(())
@@ -62,17 +58,8 @@ pub(super) struct BookWriter<'o> {
 
 impl<'o> BookWriter<'o> {
     /// A writer appending to `out`.
-    pub(super) fn new(
-        out: &'o mut Vec<MarketEvent>,
-        template: MarketEvent,
-        kind: BookUpdateKind,
-    ) -> Self {
-        Self {
-            out,
-            template,
-            chunk: BookChunk::new(kind),
-            emitted: false,
-        }
+    pub(super) fn new(out: &'o mut Vec<MarketEvent>, template: MarketEvent, kind: BookUpdateKind) -> Self {
+        Self { out, template, chunk: BookChunk::new(kind), emitted: false }
     }
 
     /// Adds one level; `Side::Buy` is a bid, `Side::Sell` an ask.
@@ -90,10 +77,7 @@ impl<'o> BookWriter<'o> {
         let mut chunk = self.chunk;
         chunk.first = !self.emitted;
         chunk.last = last;
-        self.out.push(MarketEvent {
-            body: MarketBody::Book(chunk),
-            ..self.template
-        });
+        self.out.push(MarketEvent { body: MarketBody::Book(chunk), ..self.template });
         self.emitted = true;
         self.chunk = BookChunk::new(chunk.kind);
     }
@@ -154,8 +138,7 @@ fn parse_snapshot_into(
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> Result<DepthSnapshot, DecodeError> {
-    let (mut id, mut event_ts, mut tx_ts, mut bid_levels, mut ask_levels) =
-        (None, None, None, None, None);
+    let (mut id, mut event_ts, mut tx_ts, mut bid_levels, mut ask_levels) = (None, None, None, None, None);
     for member in Members::new(body) {
         let (key, value) = member?;
         match key {
@@ -167,9 +150,7 @@ fn parse_snapshot_into(
             _ => {}
         }
     }
-    let last_update_id = id
-        .ok_or(DecodeError::MissingField("lastUpdateId"))?
-        .u64("lastUpdateId")?;
+    let last_update_id = id.ok_or(DecodeError::MissingField("lastUpdateId"))?.u64("lastUpdateId")?;
     let exch_ts_ms = match (tx_ts, event_ts) {
         (Some(t), _) => t.u64("T")?,
         (None, Some(e)) => e.u64("E")?,
@@ -179,8 +160,5 @@ fn parse_snapshot_into(
     let ask_levels = ask_levels.ok_or(DecodeError::MissingField("asks"))?;
     for_each_level(bid_levels, "bids", price_scale, qty_scale, |l| bids.push(l))?;
     for_each_level(ask_levels, "asks", price_scale, qty_scale, |l| asks.push(l))?;
-    Ok(DepthSnapshot {
-        last_update_id,
-        exch_ts_ms,
-    })
+    Ok(DepthSnapshot { last_update_id, exch_ts_ms })
 }

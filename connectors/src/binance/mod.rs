@@ -61,11 +61,7 @@ pub enum BinanceMarket {
 /// 100 ms diff depth and aggregate trades, plus the 1 s mark price on USD-M.
 pub fn stream_names(symbol: &str, market: BinanceMarket) -> Vec<String> {
     let sym = symbol.to_ascii_lowercase();
-    let mut streams = vec![
-        format!("{sym}@bookTicker"),
-        format!("{sym}@depth@100ms"),
-        format!("{sym}@aggTrade"),
-    ];
+    let mut streams = vec![format!("{sym}@bookTicker"), format!("{sym}@depth@100ms"), format!("{sym}@aggTrade")];
     if market == BinanceMarket::UsdM {
         streams.push(format!("{sym}@markPrice@1s"));
     }
@@ -126,12 +122,7 @@ impl FeedDecoder for BinanceDecoder {
     /// that is not an exact plain decimal at its scale (exponent, `NaN`, sign, excess digits),
     /// [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
-    fn decode(
-        &mut self,
-        frame: &mut [u8],
-        recv_ns: u64,
-        out: &mut Vec<MarketEvent>,
-    ) -> Result<FrameKind, DecodeError> {
+    fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
         let start = out.len();
         let result = decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out);
         if result != Ok(FrameKind::Market) {
@@ -148,19 +139,10 @@ mod tests {
     #[test]
     fn builds_stream_names_and_path() {
         let spot = stream_names("BNBBTC", BinanceMarket::Spot);
-        assert_eq!(
-            spot,
-            ["bnbbtc@bookTicker", "bnbbtc@depth@100ms", "bnbbtc@aggTrade"]
-        );
+        assert_eq!(spot, ["bnbbtc@bookTicker", "bnbbtc@depth@100ms", "bnbbtc@aggTrade"]);
         let usdm = stream_names("BTCUSDT", BinanceMarket::UsdM);
-        assert_eq!(
-            usdm.last().map(String::as_str),
-            Some("btcusdt@markPrice@1s")
-        );
-        assert_eq!(
-            combined_stream_path(&spot),
-            "/stream?streams=bnbbtc@bookTicker/bnbbtc@depth@100ms/bnbbtc@aggTrade"
-        );
+        assert_eq!(usdm.last().map(String::as_str), Some("btcusdt@markPrice@1s"));
+        assert_eq!(combined_stream_path(&spot), "/stream?streams=bnbbtc@bookTicker/bnbbtc@depth@100ms/bnbbtc@aggTrade");
         assert_eq!(combined_stream_path::<String>(&[]), "/stream?streams=");
     }
 }

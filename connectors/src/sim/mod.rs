@@ -48,6 +48,10 @@ pub use model::{Market, MarketState, SIM_EPOCH_MS, SimEvent};
 pub struct SimConfig {
     /// Seed of every random process: same seed, same market.
     pub seed: u64,
+    /// Core the simulator's thread is pinned to (`None`: not pinned). On a 2-core machine the
+    /// demo puts it beside the I/O thread, which sleeps in epoll, so the core thread keeps a
+    /// core to itself.
+    pub core: Option<usize>,
     /// Simulated seconds per real second (3600: an 8 h funding interval takes 8 real seconds).
     pub time_scale: f64,
     /// Real milliseconds between model steps.
@@ -80,6 +84,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         Self {
             seed: 1,
+            core: None,
             time_scale: 1.0,
             step_ms: 1,
             depth_levels: 20,
@@ -334,10 +339,10 @@ impl Simulator {
         };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let served = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("crossbar-sim".into())
-            .spawn(move || runtime.block_on(server::run(listener, served, stop_rx)))
-            .map_err(SimError::Runtime)?;
+        let thread = crossbar_engine::runtime::spawn_pinned("crossbar-sim", cfg.core, move || {
+            runtime.block_on(server::run(listener, served, stop_rx))
+        })
+        .map_err(|e| SimError::Runtime(std::io::Error::other(e.to_string())))?;
         Ok(Self { addr, shared, stop, thread: Some(thread) })
     }
 
