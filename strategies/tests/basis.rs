@@ -1,0 +1,181 @@
+//! The basis strategy through the real core: entry decided exactly at its threshold, not one
+//! tick below; exit on convergence; a leg that does not fill is repaired.
+
+use std::sync::Arc;
+
+use crossbar_engine::core::Core;
+use crossbar_engine::event::{
+    ClientOrderId, FeedStatus, Fill, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderEventKind,
+    Quote, SeqIds, Side,
+};
+use crossbar_engine::fixed::{Px, Qty};
+use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
+use crossbar_engine::risk::RiskConfig;
+use crossbar_strategies::basis::LegRef;
+use crossbar_strategies::{AnyStrategy, BasisConfig, BasisStrategy};
+use rust_decimal::Decimal;
+
+const SPOT: InstrumentId = InstrumentId(0);
+const PERP: InstrumentId = InstrumentId(1);
+
+fn core() -> Core<AnyStrategy> {
+    let inst = |venue: &str, kind, tick: &str, lot: &str| InstrumentConfig {
+        venue: venue.into(),
+        symbol: "BTCUSDT".into(),
+        kind,
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        tick: tick.parse().unwrap(),
+        lot: lot.parse().unwrap(),
+        contract_size: Decimal::ONE,
+        taker_fee: "0.0004".parse().unwrap(),
+        maker_fee: "0.0002".parse().unwrap(),
+    };
+    let registry = Registry::new(
+        &["spot".into(), "usdm".into()],
+        &[
+            inst("spot", InstrumentKind::Spot, "0.01", "0.00001"),
+            inst("usdm", InstrumentKind::Perpetual, "0.1", "0.001"),
+        ],
+    )
+    .unwrap();
+    let cfg = BasisConfig {
+        name: "basis".into(),
+        spot: LegRef { venue: "spot".into(), symbol: "BTCUSDT".into() },
+        perp: LegRef { venue: "usdm".into(), symbol: "BTCUSDT".into() },
+        qty: "0.01".parse().unwrap(),
+        entry_bps: "2".parse().unwrap(),
+        exit_bps: "1".parse().unwrap(),
+        max_clips: 2,
+        cooldown_ms: 0,
+    };
+    let strategy = AnyStrategy::Basis(BasisStrategy::new(&cfg, &registry).unwrap());
+    Core::new(Arc::new(registry), vec![strategy], RiskConfig::default())
+}
+
+fn quote(core: &mut Core<AnyStrategy>, id: InstrumentId, seq: u64, bid: i64, ask: i64, now: u64) -> Vec<OrderCommand> {
+    let ev = MarketEvent {
+        instrument: id,
+        exch_ts_ms: 0,
+        recv_ns: now,
+        decoded_ns: now,
+        seq: SeqIds { last: seq, ..SeqIds::default() },
+        body: MarketBody::Quote(Quote {
+            bid_px: Px(bid),
+            bid_qty: Qty(100_000),
+            ask_px: Px(ask),
+            ask_qty: Qty(100_000),
+        }),
+    };
+    let mut out = Vec::new();
+    core.on_market(&ev, now, now, &mut |c| out.push(c));
+    out
+}
+
+fn new_orders(cmds: &[OrderCommand]) -> Vec<NewOrder> {
+    cmds.iter()
+        .map(|c| match c {
+            OrderCommand::New { order, .. } => *order,
+            OrderCommand::Cancel { .. } => panic!("unexpected cancel"),
+        })
+        .collect()
+}
+
+fn answer(core: &mut Core<AnyStrategy>, o: &NewOrder, filled: i64, now: u64) -> Vec<OrderCommand> {
+    let mut out = Vec::new();
+    let ev = |kind| OrderEvent {
+        client_id: o.client_id,
+        instrument: o.instrument,
+        side: o.side,
+        exch_ts_ms: 0,
+        recv_ns: now,
+        kind,
+    };
+    core.on_order(&ev(OrderEventKind::Accepted), now, &mut |c| out.push(c));
+    if filled > 0 {
+        let fill = Fill {
+            px: o.px,
+            qty: Qty(filled),
+            leaves_qty: Qty(o.qty.0 - filled),
+            fee: Decimal::ZERO,
+            taker: true,
+            trade_id: o.client_id.0,
+        };
+        core.on_order(&ev(OrderEventKind::Filled(fill)), now, &mut |c| out.push(c));
+    }
+    if filled < o.qty.0 {
+        core.on_order(&ev(OrderEventKind::Expired), now, &mut |c| out.push(c));
+    }
+    out
+}
+
+#[test]
+fn entry_exactly_at_threshold_and_not_one_tick_below() {
+    // Fees 4 + 4 bps, entry 2 bps net: perp bid must be ≥ 10 bps over the spot ask.
+    // Spot ask 50000.00 → perp bid 50050.0 is exactly 10 bps; 50049.9 is 9.98 bps.
+    let mut c = core();
+    assert!(quote(&mut c, SPOT, 1, 4_999_999, 5_000_000, 1_000).is_empty());
+    assert!(quote(&mut c, PERP, 1, 500_499, 500_500, 2_000).is_empty(), "one tick below the threshold must not enter");
+    let cmds = quote(&mut c, PERP, 2, 500_500, 500_501, 3_000);
+    let orders = new_orders(&cmds);
+    assert_eq!(orders.len(), 2, "{cmds:?}");
+    assert_eq!(
+        (orders[0].instrument, orders[0].side, orders[0].px, orders[0].qty),
+        (SPOT, Side::Buy, Px(5_000_000), Qty(1_000))
+    );
+    assert_eq!(
+        (orders[1].instrument, orders[1].side, orders[1].px, orders[1].qty),
+        (PERP, Side::Sell, Px(500_500), Qty(10))
+    );
+    assert_eq!(orders[0].client_id, ClientOrderId(1));
+}
+
+#[test]
+fn converged_basis_unwinds_and_an_unfilled_leg_is_repaired() {
+    let mut c = core();
+    quote(&mut c, SPOT, 1, 4_999_999, 5_000_000, 1_000);
+    let entry = new_orders(&quote(&mut c, PERP, 1, 500_600, 500_601, 2_000));
+    assert_eq!(entry.len(), 2);
+    // Spot fills fully, the perp leg expires unfilled: the strategy is long 0.01 unhedged.
+    answer(&mut c, &entry[0], 1_000, 3_000);
+    answer(&mut c, &entry[1], 0, 3_000);
+    assert_eq!(c.portfolio().get(SPOT).qty, "0.01".parse::<Decimal>().unwrap());
+    // The next tick repairs the residual on the over-filled leg (sell the spot back), reduce-only.
+    let repair = new_orders(&quote(&mut c, SPOT, 2, 4_999_999, 5_000_000, 4_000));
+    assert_eq!(repair.len(), 1, "{repair:?}");
+    assert_eq!(
+        (repair[0].instrument, repair[0].side, repair[0].qty, repair[0].reduce_only),
+        (SPOT, Side::Sell, Qty(1_000), true)
+    );
+    answer(&mut c, &repair[0], 1_000, 5_000);
+    assert!(c.portfolio().get(SPOT).qty.is_zero());
+
+    // A full entry, then the basis converges to ≤ 1 bp: both legs unwind, reduce-only.
+    let entry = new_orders(&quote(&mut c, PERP, 2, 500_600, 500_601, 6_000));
+    assert_eq!(entry.len(), 2);
+    answer(&mut c, &entry[0], 1_000, 7_000);
+    answer(&mut c, &entry[1], 10, 7_000);
+    assert!(quote(&mut c, PERP, 3, 500_050, 500_051, 8_000).is_empty(), "1.02 bps is above the exit threshold");
+    let exit = new_orders(&quote(&mut c, PERP, 4, 500_048, 500_049, 9_000));
+    assert_eq!(exit.len(), 2, "{exit:?}");
+    assert_eq!(
+        (exit[0].side, exit[0].reduce_only, exit[1].side, exit[1].reduce_only),
+        (Side::Sell, true, Side::Buy, true)
+    );
+}
+
+#[test]
+fn a_book_that_is_not_whole_is_not_traded() {
+    let mut c = core();
+    quote(&mut c, SPOT, 1, 4_999_999, 5_000_000, 1_000);
+    let gap = MarketEvent {
+        instrument: PERP,
+        exch_ts_ms: 0,
+        recv_ns: 1_500,
+        decoded_ns: 1_500,
+        seq: SeqIds::default(),
+        body: MarketBody::Status(FeedStatus::Gap),
+    };
+    c.on_market(&gap, 1_500, 1_500, &mut |_| panic!("no orders on a gap"));
+    assert!(quote(&mut c, PERP, 1, 500_600, 500_601, 2_000).is_empty());
+}
