@@ -90,18 +90,7 @@ impl<S: Strategy> Core<S> {
             self.portfolio.apply_funding(&self.registry, ev.instrument, &settled);
             self.counters.funding_settlements += 1;
         }
-        for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Ctx::new(
-                now_ns,
-                &self.registry,
-                &self.books,
-                &self.portfolio,
-                self.halted,
-                StrategyId(i as u16),
-                &mut self.intents,
-            );
-            s.on_market(ev, &mut ctx);
-        }
+        self.each_strategy(now_ns, |s, ctx| s.on_market(ev, ctx));
         let decision_ns = crate::clock::now_ns();
         self.latency.record(Stage::DequeuedToDecision, dequeued_ns, decision_ns);
         self.latency.record(Stage::TickToDecision, ev.recv_ns, decision_ns);
@@ -119,39 +108,41 @@ impl<S: Strategy> Core<S> {
         if matches!(applied, Applied::Duplicate | Applied::Unknown) {
             return;
         }
-        if let Some(s) = self.strategies.get_mut(usize::from(order.strategy.0)) {
-            let mut ctx = Ctx::new(
-                now_ns,
-                &self.registry,
-                &self.books,
-                &self.portfolio,
-                self.halted,
-                order.strategy,
-                &mut self.intents,
-            );
-            s.on_order(ev, order.tag, &mut ctx);
-        }
+        self.one_strategy(now_ns, order.strategy, |s, ctx| s.on_order(ev, order.tag, ctx));
         let decision_ns = crate::clock::now_ns();
         self.route_intents(now_ns, OrderStamps { tick_recv_ns: ev.recv_ns, decision_ns, risk_passed_ns: 0 }, out);
     }
 
     /// Periodic work: strategy timers and OMS housekeeping.
     pub fn on_timer(&mut self, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
-        for (i, s) in self.strategies.iter_mut().enumerate() {
-            let mut ctx = Ctx::new(
-                now_ns,
-                &self.registry,
-                &self.books,
-                &self.portfolio,
-                self.halted,
-                StrategyId(i as u16),
-                &mut self.intents,
-            );
-            s.on_timer(&mut ctx);
-        }
+        self.each_strategy(now_ns, |s, ctx| s.on_timer(ctx));
         let t = crate::clock::now_ns();
         self.route_intents(now_ns, OrderStamps { tick_recv_ns: t, decision_ns: t, risk_passed_ns: 0 }, out);
         self.oms.purge_final();
+    }
+
+    /// Calls `f` on every strategy with its context. The strategy list is moved out for the
+    /// call (no allocation) so the context can borrow the rest of the core.
+    #[inline]
+    fn each_strategy(&mut self, now_ns: u64, mut f: impl FnMut(&mut S, &mut Ctx<'_>)) {
+        let mut strategies = std::mem::take(&mut self.strategies);
+        for (i, s) in strategies.iter_mut().enumerate() {
+            f(s, &mut self.ctx(now_ns, StrategyId(i as u16)));
+        }
+        self.strategies = strategies;
+    }
+
+    /// Calls `f` on strategy `id`, if it exists.
+    fn one_strategy(&mut self, now_ns: u64, id: StrategyId, f: impl FnOnce(&mut S, &mut Ctx<'_>)) {
+        let mut strategies = std::mem::take(&mut self.strategies);
+        if let Some(s) = strategies.get_mut(usize::from(id.0)) {
+            f(s, &mut self.ctx(now_ns, id));
+        }
+        self.strategies = strategies;
+    }
+
+    fn ctx(&mut self, now_ns: u64, id: StrategyId) -> Ctx<'_> {
+        Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, id, &mut self.intents)
     }
 
     /// Halts new risk (kill switch): only reducing orders pass from now on.
@@ -179,18 +170,7 @@ impl<S: Strategy> Core<S> {
                 };
                 if let Err(reason) = self.risk.check(&intent, &inputs) {
                     self.counters.refused += 1;
-                    if let Some(s) = self.strategies.get_mut(usize::from(strategy.0)) {
-                        let mut ctx = Ctx::new(
-                            now_ns,
-                            &self.registry,
-                            &self.books,
-                            &self.portfolio,
-                            self.halted,
-                            strategy,
-                            &mut self.intents,
-                        );
-                        s.on_refused(&intent, reason, &mut ctx);
-                    }
+                    self.one_strategy(now_ns, strategy, |s, ctx| s.on_refused(&intent, reason, ctx));
                     continue;
                 }
                 let risk_passed_ns = crate::clock::now_ns();
