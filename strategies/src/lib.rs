@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod basis;
+pub mod models;
 
 use crossbar_engine::event::{MarketEvent, OrderEvent};
 use crossbar_engine::instrument::Registry;
