@@ -2,6 +2,7 @@
 //! nothing else: every piece of trading logic lives in the library crates.
 
 mod config;
+mod decode;
 mod report;
 mod run;
 
@@ -25,6 +26,8 @@ enum Command {
     Run(RunArgs),
     /// Run the venue simulator alone and print the URLs it serves.
     Sim(SimArgs),
+    /// Decode raw venue frames (one per line, from FILE or stdin) into normalized JSON lines.
+    Decode(decode::DecodeArgs),
 }
 
 /// Arguments of `crossbar run`.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Sim(args) => run::sim(&args),
+        Command::Decode(args) => decode::decode(&args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
 use crossbar_engine::latency::{LatencyRecorder, Stage, StageSummary};
-use crossbar_engine::strategy::Strategy;
+use crossbar_engine::strategy::{Strategy, StrategyId};
 use crossbar_strategies::AnyStrategy;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -30,6 +30,8 @@ pub struct Report {
     pub pnl: Pnl,
     /// Per strategy figures.
     pub strategies: BTreeMap<String, StrategyRow>,
+    /// Pre-trade risk.
+    pub risk: RiskRow,
     /// I/O thread counters (bad input, reconnects, conflation).
     pub io: Io,
     /// Gateway protocol per venue.
@@ -106,9 +108,30 @@ pub struct Pnl {
     pub net: String,
 }
 
+/// `risk` section.
+#[derive(Debug, Serialize)]
+pub struct RiskRow {
+    /// Refusal reason → count (every reason listed, zeros included).
+    pub refusals: BTreeMap<&'static str, u64>,
+    /// True when the kill switch was engaged during the run.
+    pub kill_switch: bool,
+}
+
 /// Per-strategy figures.
 #[derive(Debug, Serialize)]
 pub struct StrategyRow {
+    /// Orders sent.
+    pub orders: u64,
+    /// Fills received.
+    pub fills: u64,
+    /// Realized PnL of its own book.
+    pub realized: String,
+    /// Unrealized PnL at mark.
+    pub unrealized: String,
+    /// Fees paid.
+    pub fees: String,
+    /// Funding received (negative: paid).
+    pub funding: String,
     /// Entries decided.
     pub entries: u64,
     /// Exits decided.
@@ -168,11 +191,29 @@ impl Report {
         let strategies = core
             .strategies()
             .iter()
-            .map(|s| {
+            .zip(core.strategy_counters())
+            .enumerate()
+            .map(|(i, (s, counters))| {
                 let AnyStrategy::Basis(b) = s;
-                (s.name().to_owned(), StrategyRow { entries: b.entries, exits: b.exits, repairs: b.repairs })
+                let pnl = core.portfolio().strategy_totals(StrategyId(i as u16), registry, core.books());
+                let row = StrategyRow {
+                    orders: counters.orders,
+                    fills: counters.fills,
+                    realized: money(pnl.realized),
+                    unrealized: money(pnl.unrealized),
+                    fees: money(pnl.fees),
+                    funding: money(pnl.funding),
+                    entries: b.entries,
+                    exits: b.exits,
+                    repairs: b.repairs,
+                };
+                (s.name().to_owned(), row)
             })
             .collect();
+        let risk = RiskRow {
+            refusals: core.risk().refusals().map(|(r, n)| (r.name(), n)).collect(),
+            kill_switch: core.halted(),
+        };
         let c = core.counters();
         let ioc = io.counters;
         Self {
@@ -203,6 +244,7 @@ impl Report {
                 net: money(totals.net()),
             },
             strategies,
+            risk,
             io: Io {
                 frames: ioc.frames,
                 decode_errors: ioc.decode_errors,
@@ -262,8 +304,20 @@ impl Report {
             p.realized, p.unrealized, p.fees, p.funding, p.net
         );
         for (name, st) in &self.strategies {
-            let _ = writeln!(s, "strategy {name}: entries {}, exits {}, repairs {}", st.entries, st.exits, st.repairs);
+            let _ = writeln!(
+                s,
+                "strategy {name}: orders {}, fills {}, entries {}, exits {}, repairs {}; realized {} unrealized {} fees {} funding {}",
+                st.orders, st.fills, st.entries, st.exits, st.repairs, st.realized, st.unrealized, st.fees, st.funding
+            );
         }
+        let refused: Vec<String> =
+            self.risk.refusals.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
+        let _ = writeln!(
+            s,
+            "risk     refusals: {}; kill switch {}",
+            if refused.is_empty() { "none".to_owned() } else { refused.join(", ") },
+            if self.risk.kill_switch { "ENGAGED" } else { "off" }
+        );
         let i = &self.io;
         let _ = writeln!(
             s,

@@ -95,10 +95,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         })?
     };
 
+    // Kill switch: SIGUSR1, or the file named in [runtime] kill_switch_file appearing.
+    let kill_signal = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&kill_signal))?;
+    let kill_file = cfg.runtime.kill_switch_file.clone();
+
     let deadline = Duration::from_secs_f64(args.duration);
     let mut next_progress = Duration::from_secs(1);
     while started.elapsed() < deadline && !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
+        if !control.kill.load(Ordering::Relaxed)
+            && (kill_signal.load(Ordering::Relaxed) || kill_file.as_ref().is_some_and(|f| f.exists()))
+        {
+            eprintln!("\ncrossbar: kill switch engaged: cancelling open orders, halting new risk");
+            control.kill.store(true, Ordering::Relaxed);
+        }
         let t = started.elapsed();
         if t >= next_progress {
             let p = &control.progress;

@@ -109,3 +109,53 @@ fn sigint_mid_run_prints_the_report_and_exits_0() {
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(r["duration_s"].as_f64().unwrap() < 30.0);
 }
+
+#[test]
+fn sigusr1_engages_the_kill_switch() {
+    let json = temp_path("kill.json");
+    let mut child = crossbar()
+        .args(["run", "--duration", "5", "--report-json"])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(Command::new("kill").args(["-USR1", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["risk"]["kill_switch"], serde_json::Value::Bool(true), "{}", r["risk"]);
+    assert!(r["risk"]["refusals"]["halted"].is_u64());
+}
+
+#[test]
+fn decode_prints_json_lines_and_flags_malformed_input() {
+    let frames = temp_path("frames.jsonl");
+    std::fs::write(
+        &frames,
+        concat!(
+            r#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#,
+            "\n",
+            r#"{"u":1,"s":"BNBUSDT","b":"1e5","B":"1","a":"2","A":"1"}"#,
+            "\n",
+            r#"{"result":null,"id":1}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = crossbar().args(["decode", "--venue", "binance-spot"]).arg(&frames).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["type"], "quote");
+    assert_eq!(lines[0]["bid_px"], "25.3519");
+    assert_eq!(lines[0]["update_id"], 400900217);
+    assert_eq!(lines[0]["exch_ts_ms"], serde_json::Value::Null);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("line 2:"), "{stderr}");
+
+    let out = crossbar().args(["decode", "--venue", "nasdaq"]).arg(&frames).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

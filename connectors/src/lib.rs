@@ -3,9 +3,12 @@
 #![forbid(unsafe_code)]
 
 pub mod binance;
+pub mod bybit;
+pub mod decode_tool;
 pub mod feed;
 pub mod io;
 pub mod json;
+pub mod okx;
 pub mod sim;
 pub mod venue;
 pub mod ws;

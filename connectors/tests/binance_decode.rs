@@ -257,13 +257,13 @@ fn usdm_mark_price_uses_event_time_and_next_funding_from_t() {
     let funding = Funding {
         mark_px: Px(117_941_500_000_000),
         index_px: Px(117_846_265_909_100),
-        rate: Rate(381_670_000),
+        rate: Rate(3_816_700_000_000),
         next_funding_ms: 1_562_306_400_000,
     };
     assert_eq!(out, [ev(1_562_305_380_000, SeqIds::default(), MarketBody::Funding(funding))]);
     let negative = edited("usdm/markPriceUpdate.json", "0.00038167", "-0.00010000");
     let out = events(UsdM, &negative);
-    assert!(matches!(out[0].body, MarketBody::Funding(Funding { rate: Rate(-100_000_000), .. })));
+    assert!(matches!(out[0].body, MarketBody::Funding(Funding { rate: Rate(-1_000_000_000_000), .. })));
 }
 
 /// The five-plus-five level partial book as the three chunks it spans (4 + 4 + 2 levels),

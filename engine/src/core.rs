@@ -56,7 +56,17 @@ pub struct Core<S: Strategy> {
     routing: Intents,
     latency: LatencyRecorder,
     counters: CoreCounters,
+    per_strategy: Vec<StrategyCounters>,
     halted: bool,
+}
+
+/// Orders and fills of one strategy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrategyCounters {
+    /// Orders sent for it.
+    pub orders: u64,
+    /// Fills of its orders.
+    pub fills: u64,
 }
 
 impl<S: Strategy> Core<S> {
@@ -67,7 +77,8 @@ impl<S: Strategy> Core<S> {
             registry,
             books: Books::new(n),
             oms: Oms::new(4_096, 0),
-            portfolio: Portfolio::new(n),
+            portfolio: Portfolio::new(n, strategies.len()),
+            per_strategy: vec![StrategyCounters::default(); strategies.len()],
             risk: Risk::new(risk),
             strategies,
             intents: Intents::with_capacity(INTENTS_PER_EVENT),
@@ -103,7 +114,10 @@ impl<S: Strategy> Core<S> {
         let applied = self.oms.apply(ev.client_id, &ev.kind);
         let Some(order) = self.oms.get(ev.client_id).copied() else { return };
         if let Applied::Fill(fill) = applied {
-            self.portfolio.apply_fill(&self.registry, order.order.instrument, order.order.side, &fill);
+            if let Some(c) = self.per_strategy.get_mut(usize::from(order.strategy.0)) {
+                c.fills += 1;
+            }
+            self.portfolio.apply_fill(&self.registry, order.strategy, order.order.instrument, order.order.side, &fill);
         }
         if matches!(applied, Applied::Duplicate | Applied::Unknown) {
             return;
@@ -145,9 +159,13 @@ impl<S: Strategy> Core<S> {
         Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, id, &mut self.intents)
     }
 
-    /// Halts new risk (kill switch): only reducing orders pass from now on.
-    pub fn halt(&mut self) {
+    /// Engages the kill switch: cancels every open order and halts new risk; from now on only
+    /// orders that reduce a position pass risk.
+    pub fn kill(&mut self, out: &mut impl FnMut(OrderCommand)) {
         self.halted = true;
+        for o in self.oms.open_orders() {
+            out(OrderCommand::Cancel { client_id: o.order.client_id, instrument: o.order.instrument, venue: o.order.venue });
+        }
     }
 
     /// Turns buffered intents into orders through risk and the OMS. A refused intent is told to
@@ -186,6 +204,9 @@ impl<S: Strategy> Core<S> {
                     reduce_only: intent.reduce_only,
                 };
                 self.oms.on_sent(order, strategy, intent.tag);
+                if let Some(c) = self.per_strategy.get_mut(usize::from(strategy.0)) {
+                    c.orders += 1;
+                }
                 self.counters.commands += 1;
                 out(OrderCommand::New { order, stamps: OrderStamps { risk_passed_ns, ..stamps } });
             }
@@ -233,6 +254,11 @@ impl<S: Strategy> Core<S> {
     /// Counters.
     pub fn counters(&self) -> &CoreCounters {
         &self.counters
+    }
+
+    /// Orders and fills per strategy, by strategy id.
+    pub fn strategy_counters(&self) -> &[StrategyCounters] {
+        &self.per_strategy
     }
 
     /// True once halted.
@@ -305,7 +331,7 @@ pub fn run_core<S: Strategy, C: Clock>(
         let now = clock.now_ns();
         if now >= next_timer {
             if kill.load(Ordering::Relaxed) && !core.halted() {
-                core.halt();
+                core.kill(&mut send);
             }
             core.on_timer(now, &mut send);
             progress.publish(&core);

@@ -13,8 +13,9 @@ use rust_decimal::Decimal;
 /// Largest scale a fixed-point value may have: 10^18 still fits an `i64`.
 pub const MAX_SCALE: u8 = 18;
 
-/// Scale used for funding rates (`0.00038246` → `38_246_000`), fine enough for every venue.
-pub const RATE_SCALE: Scale = Scale(12);
+/// Scale used for funding rates: OKX publishes 16 decimals (`0.0001875391284828`), and a rate
+/// is far below 1, so 16 places fit an `i64` with room to spare and nothing is rounded.
+pub const RATE_SCALE: Scale = Scale(16);
 
 /// Scale of reference prices (mark, index) that venues publish with more decimals than the
 /// instrument's tick: Binance sends BTCUSDT's mark as `11794.15000000` and its index as
@@ -273,7 +274,7 @@ mod tests {
         assert_eq!(Px::parse(b"0.0024", s(8)), Ok(Px(240_000)));
         assert_eq!(Px::parse(b"25.35190000", s(8)), Ok(Px(2_535_190_000)));
         assert_eq!(Qty::parse(b"0", s(3)), Ok(Qty(0)));
-        assert_eq!(Rate::parse(b"-0.00010000", RATE_SCALE), Ok(Rate(-100_000_000)));
+        assert_eq!(Rate::parse(b"-0.00010000", RATE_SCALE), Ok(Rate(-1_000_000_000_000)));
     }
 
     #[test]

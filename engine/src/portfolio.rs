@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 
 use crate::book::{Books, FundingSettled};
 use crate::event::{Fill, Side};
-use crate::fixed::REFERENCE_SCALE;
+use crate::fixed::{RATE_SCALE, REFERENCE_SCALE};
+use crate::strategy::StrategyId;
 use crate::instrument::{InstrumentId, InstrumentKind, Registry};
 
 /// One instrument's position and PnL. Quantities are in contracts (base units for spot).
@@ -31,6 +32,31 @@ pub struct Position {
 }
 
 impl Position {
+    /// Applies a fill at average cost: quantity that closes realizes PnL against the average
+    /// entry; quantity that opens or flips moves the average.
+    fn apply_fill(&mut self, px: Decimal, q: Decimal, side: Side, fee: Decimal, contract_size: Decimal) {
+        let signed = if side == Side::Buy { q } else { -q };
+        self.fees += fee;
+        self.fills += 1;
+        self.traded_notional += px * q * contract_size;
+        if self.qty.is_zero() || self.qty.is_sign_positive() == signed.is_sign_positive() {
+            let new_qty = self.qty + signed;
+            self.avg_px = (self.avg_px * self.qty.abs() + px * q) / new_qty.abs();
+            self.qty = new_qty;
+            return;
+        }
+        let closing = q.min(self.qty.abs());
+        let long = self.qty.is_sign_positive();
+        let direction = if long { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
+        self.realized += (px - self.avg_px) * closing * direction * contract_size;
+        self.qty += signed;
+        if self.qty.is_zero() {
+            self.avg_px = Decimal::ZERO;
+        } else if self.qty.is_sign_positive() != long {
+            self.avg_px = px;
+        }
+    }
+
     /// Unrealized PnL at `mark`, per unit of contract size.
     pub fn unrealized(&self, mark: Decimal, contract_size: Decimal) -> Decimal {
         if self.qty.is_zero() { Decimal::ZERO } else { (mark - self.avg_px) * self.qty * contract_size }
@@ -57,66 +83,69 @@ impl PnlTotals {
     }
 }
 
-/// Every instrument's [`Position`].
+/// Positions per instrument, in total and per strategy.
+///
+/// The total nets every strategy's fills in one average-cost book, as the venue sees the
+/// account; each strategy also has its own book so its PnL is its own. Net PnL (realized +
+/// unrealized − fees + funding) sums exactly; the split between realized and unrealized can
+/// differ when strategies trade against each other's positions.
 #[derive(Clone, Debug, Default)]
 pub struct Portfolio {
-    positions: Vec<Position>,
+    instruments: usize,
+    total: Vec<Position>,
+    by_strategy: Vec<Position>,
 }
 
 impl Portfolio {
-    /// Flat positions for `n` instruments.
-    pub fn new(n: usize) -> Self {
-        Self { positions: vec![Position::default(); n] }
+    /// Flat positions for `instruments` instruments and `strategies` strategies.
+    pub fn new(instruments: usize, strategies: usize) -> Self {
+        Self {
+            instruments,
+            total: vec![Position::default(); instruments],
+            by_strategy: vec![Position::default(); instruments * strategies],
+        }
     }
 
-    /// The position in `id`.
+    /// The account's position in `id`, all strategies netted.
     pub fn get(&self, id: InstrumentId) -> &Position {
-        &self.positions[id.index()]
+        &self.total[id.index()]
     }
 
-    /// All positions, by instrument id.
+    /// One strategy's own position in `id`.
+    pub fn get_for(&self, strategy: StrategyId, id: InstrumentId) -> &Position {
+        &self.by_strategy[usize::from(strategy.0) * self.instruments + id.index()]
+    }
+
+    /// All account positions, by instrument id.
     pub fn positions(&self) -> &[Position] {
-        &self.positions
+        &self.total
     }
 
-    /// Applies a fill at average cost: quantity that closes realizes PnL against the average
-    /// entry; quantity that opens or flips moves the average.
-    pub fn apply_fill(&mut self, registry: &Registry, id: InstrumentId, side: Side, fill: &Fill) {
+    /// Applies a fill of `strategy`'s order to its book and to the account's.
+    pub fn apply_fill(&mut self, registry: &Registry, strategy: StrategyId, id: InstrumentId, side: Side, fill: &Fill) {
         let inst = registry.get(id);
-        let px = inst.px(fill.px);
-        let q = inst.qty(fill.qty);
-        let signed = if side == Side::Buy { q } else { -q };
-        let p = &mut self.positions[id.index()];
-        p.fees += fill.fee;
-        p.fills += 1;
-        p.traded_notional += px * q * inst.contract_size;
-        if p.qty.is_zero() || p.qty.is_sign_positive() == signed.is_sign_positive() {
-            let new_qty = p.qty + signed;
-            p.avg_px = (p.avg_px * p.qty.abs() + px * q) / new_qty.abs();
-            p.qty = new_qty;
-            return;
-        }
-        let closing = q.min(p.qty.abs());
-        let direction = if p.qty.is_sign_positive() { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-        p.realized += (px - p.avg_px) * closing * direction * inst.contract_size;
-        p.qty += signed;
-        if p.qty.is_zero() {
-            p.avg_px = Decimal::ZERO;
-        } else if p.qty.is_sign_positive() != direction.is_sign_positive() {
-            p.avg_px = px;
+        let (px, qty) = (inst.px(fill.px), inst.qty(fill.qty));
+        self.total[id.index()].apply_fill(px, qty, side, fill.fee, inst.contract_size);
+        let k = usize::from(strategy.0) * self.instruments + id.index();
+        if let Some(p) = self.by_strategy.get_mut(k) {
+            p.apply_fill(px, qty, side, fill.fee, inst.contract_size);
         }
     }
 
-    /// Books a funding settlement on a perpetual: a long pays `qty × contract × mark × rate`
-    /// when the rate is positive, a short receives it.
+    /// Books a funding settlement on a perpetual, for the account and every strategy holding
+    /// it: a long pays `qty × contract × mark × rate` when the rate is positive, a short
+    /// receives it. Returns the account's payment.
     pub fn apply_funding(&mut self, registry: &Registry, id: InstrumentId, settled: &FundingSettled) -> Decimal {
         let inst = registry.get(id);
         if inst.kind != InstrumentKind::Perpetual {
             return Decimal::ZERO;
         }
-        let p = &mut self.positions[id.index()];
-        let rate = settled.rate.to_decimal(crate::fixed::RATE_SCALE);
-        let payment = -(p.qty * inst.contract_size * settled.mark_px.to_decimal(REFERENCE_SCALE) * rate);
+        let per_unit = -(inst.contract_size * settled.mark_px.to_decimal(REFERENCE_SCALE) * settled.rate.to_decimal(RATE_SCALE));
+        for p in self.by_strategy.iter_mut().skip(id.index()).step_by(self.instruments.max(1)) {
+            p.funding += p.qty * per_unit;
+        }
+        let p = &mut self.total[id.index()];
+        let payment = p.qty * per_unit;
         p.funding += payment;
         payment
     }
@@ -133,11 +162,20 @@ impl Portfolio {
         (q.bid_px.0 > 0 && q.ask_px.0 > 0).then(|| (inst.px(q.bid_px) + inst.px(q.ask_px)) / Decimal::TWO)
     }
 
-    /// PnL summed over every instrument, unrealized at current marks.
+    /// The account's PnL over every instrument, unrealized at current marks.
     pub fn totals(&self, registry: &Registry, books: &Books) -> PnlTotals {
+        Self::sum(&self.total, registry, books)
+    }
+
+    /// One strategy's PnL, unrealized at current marks.
+    pub fn strategy_totals(&self, strategy: StrategyId, registry: &Registry, books: &Books) -> PnlTotals {
+        let start = usize::from(strategy.0) * self.instruments;
+        self.by_strategy.get(start..start + self.instruments).map_or_else(PnlTotals::default, |p| Self::sum(p, registry, books))
+    }
+
+    fn sum(positions: &[Position], registry: &Registry, books: &Books) -> PnlTotals {
         let mut t = PnlTotals::default();
-        for inst in registry.instruments() {
-            let p = &self.positions[inst.id.index()];
+        for (inst, p) in registry.instruments().iter().zip(positions) {
             t.realized += p.realized;
             t.fees += p.fees;
             t.funding += p.funding;
@@ -178,28 +216,31 @@ mod tests {
     #[test]
     fn average_cost_realizes_and_flips_exactly() {
         let r = registry();
-        let mut pf = Portfolio::new(2);
+        let mut pf = Portfolio::new(2, 2);
         let id = InstrumentId(0);
-        pf.apply_fill(&r, id, Side::Buy, &fill(1_000_000, 1000, "0.4")); // 1 @ 100000.0
-        pf.apply_fill(&r, id, Side::Buy, &fill(1_010_000, 1000, "0.404")); // 1 @ 101000.0
+        pf.apply_fill(&r, StrategyId(0), id, Side::Buy, &fill(1_000_000, 1000, "0.4")); // 1 @ 100000.0
+        pf.apply_fill(&r, StrategyId(0), id, Side::Buy, &fill(1_010_000, 1000, "0.404")); // 1 @ 101000.0
         assert_eq!(pf.get(id).avg_px, "100500".parse::<Decimal>().unwrap());
-        pf.apply_fill(&r, id, Side::Sell, &fill(1_020_000, 3000, "1.224")); // sell 3 @ 102000.0
+        pf.apply_fill(&r, StrategyId(0), id, Side::Sell, &fill(1_020_000, 3000, "1.224")); // sell 3 @ 102000.0
         let p = pf.get(id);
         assert_eq!(p.realized, "3000".parse::<Decimal>().unwrap()); // 2 × 1500
         assert_eq!(p.qty, "-1".parse::<Decimal>().unwrap());
         assert_eq!(p.avg_px, "102000".parse::<Decimal>().unwrap());
         assert_eq!(p.fees, "2.028".parse::<Decimal>().unwrap());
         assert_eq!(p.unrealized("101000".parse().unwrap(), Decimal::ONE), "1000".parse::<Decimal>().unwrap());
+        assert_eq!(pf.get_for(StrategyId(0), id), p, "a single strategy's book equals the account's");
     }
 
     #[test]
     fn funding_long_pays_positive_rate_and_spot_never_pays() {
         let r = registry();
-        let mut pf = Portfolio::new(2);
-        pf.apply_fill(&r, InstrumentId(1), Side::Buy, &fill(1_000_000, 2000, "0"));
-        pf.apply_fill(&r, InstrumentId(0), Side::Buy, &fill(1_000_000, 2000, "0"));
-        let s = FundingSettled { at_ms: 1, rate: Rate(100_000_000), mark_px: Px(1_000_000_000_000_000) }; // rate 0.0001, mark 100000
+        let mut pf = Portfolio::new(2, 2);
+        pf.apply_fill(&r, StrategyId(1), InstrumentId(1), Side::Buy, &fill(1_000_000, 2000, "0"));
+        pf.apply_fill(&r, StrategyId(1), InstrumentId(0), Side::Buy, &fill(1_000_000, 2000, "0"));
+        let s = FundingSettled { at_ms: 1, rate: Rate(1_000_000_000_000), mark_px: Px(1_000_000_000_000_000) }; // rate 0.0001, mark 100000
         assert_eq!(pf.apply_funding(&r, InstrumentId(1), &s), "-20".parse::<Decimal>().unwrap());
         assert_eq!(pf.apply_funding(&r, InstrumentId(0), &s), Decimal::ZERO);
+        assert_eq!(pf.get_for(StrategyId(1), InstrumentId(1)).funding, "-20".parse::<Decimal>().unwrap());
+        assert_eq!(pf.get_for(StrategyId(0), InstrumentId(1)).funding, Decimal::ZERO);
     }
 }

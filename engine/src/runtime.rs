@@ -54,6 +54,10 @@ pub struct RuntimeConfig {
     /// gateway timer needs it.
     #[serde(default)]
     pub io_idle: IdlePolicy,
+    /// A file whose appearance engages the kill switch (cancel all, halt new risk), for
+    /// operators without a signal at hand. SIGUSR1 does the same.
+    #[serde(default)]
+    pub kill_switch_file: Option<std::path::PathBuf>,
     /// Slots of the market-event ring.
     #[serde(default = "default_market_ring")]
     pub market_ring: usize,
@@ -77,6 +81,7 @@ impl Default for RuntimeConfig {
             core_core: None,
             idle: IdlePolicy::default(),
             io_idle: IdlePolicy::default(),
+            kill_switch_file: None,
             market_ring: default_market_ring(),
             order_ring: default_order_ring(),
         }

@@ -1,0 +1,267 @@
+//! The Bybit frame decoder proper: one pass over the top-level object collects its members, the
+//! topic decides what the `data` member holds, and a second walk over `data` writes the events.
+//!
+//! Field order is never relied on: every member is stored in a slot by key (the last duplicate
+//! wins) and a message is interpreted only after its object has been read and validated whole.
+
+use crossbar_engine::event::{
+    BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
+};
+use crossbar_engine::fixed::{Px, REFERENCE_SCALE};
+
+use super::wire::{
+    Inst, best_level, event, lookup, non_empty, px, qty, rate, req_px, req_qty, req_u64, required, write_book,
+};
+use crate::feed::{DecodeError, FrameKind, SymbolTable};
+use crate::json::{Elements, Members, Value, parse_u64};
+
+/// Bybit levels are `[price, size]`.
+const LEVEL_WIDTH: usize = 2;
+
+/// The top-level members this decoder reads.
+#[derive(Default)]
+struct Top<'a> {
+    topic: Option<Value<'a>>,
+    kind: Option<Value<'a>>,
+    ts: Option<Value<'a>>,
+    data: Option<Value<'a>>,
+    op: Option<Value<'a>>,
+    success: Option<Value<'a>>,
+    ret_msg: Option<Value<'a>>,
+}
+
+impl<'a> Top<'a> {
+    fn read(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut top = Self::default();
+        for member in Members::new(frame) {
+            let (key, value) = member?;
+            let slot = match key {
+                b"topic" => &mut top.topic,
+                b"type" => &mut top.kind,
+                b"ts" => &mut top.ts,
+                b"data" => &mut top.data,
+                b"op" => &mut top.op,
+                b"success" => &mut top.success,
+                b"ret_msg" => &mut top.ret_msg,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        Ok(top)
+    }
+}
+
+/// What a topic carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// `orderbook.{depth}.{symbol}`; `level1` for depth 1.
+    Book { level1: bool },
+    /// `publicTrade.{symbol}`.
+    Trades,
+    /// `tickers.{symbol}`.
+    Tickers,
+}
+
+/// `(head, tail)` around the first `.`.
+#[inline]
+fn split_dot(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&c| c == b'.')?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// The channel and symbol of a topic; `None` for a topic this decoder does not read.
+#[inline]
+fn route(topic: &[u8]) -> Option<(Channel, &[u8])> {
+    let (name, rest) = split_dot(topic)?;
+    let (channel, symbol) = match name {
+        b"orderbook" => {
+            let (depth, symbol) = split_dot(rest)?;
+            if depth.is_empty() || !depth.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            (Channel::Book { level1: depth == b"1" }, symbol)
+        }
+        b"publicTrade" => (Channel::Trades, rest),
+        b"tickers" => (Channel::Tickers, rest),
+        _ => return None,
+    };
+    (!symbol.is_empty()).then_some((channel, symbol))
+}
+
+/// Decodes one frame, appending its events to `out`. The caller truncates `out` back unless
+/// this returns `Ok(FrameKind::Market)`.
+pub(super) fn decode_frame(
+    symbols: &mut SymbolTable,
+    frame: &[u8],
+    recv_ns: u64,
+    out: &mut Vec<MarketEvent>,
+) -> Result<FrameKind, DecodeError> {
+    let top = Top::read(frame)?;
+    let Some(topic) = top.topic else {
+        return control(&top);
+    };
+    let Some((channel, symbol)) = route(topic.str("topic")?) else {
+        return Ok(FrameKind::Unknown);
+    };
+    let Some(inst) = lookup(symbols, symbol) else {
+        return Ok(FrameKind::UnknownSymbol);
+    };
+    match channel {
+        Channel::Book { level1 } => book(&top, inst, level1, recv_ns, out)?,
+        Channel::Trades => trades(&top, inst, recv_ns, out)?,
+        Channel::Tickers => ticker(&top, inst, recv_ns, out)?,
+    }
+    Ok(FrameKind::Market)
+}
+
+/// A frame without a topic: replies to our requests.
+fn control(top: &Top<'_>) -> Result<FrameKind, DecodeError> {
+    let op = top.op.map(|v| v.str("op")).transpose()?;
+    let pong_msg = matches!(top.ret_msg, Some(Value::Str(b"pong")));
+    Ok(match op {
+        // Derivatives answer `{"op":"pong",..}`, spot `{"op":"ping","ret_msg":"pong",..}`.
+        Some(b"pong") => FrameKind::Pong,
+        _ if pong_msg => FrameKind::Pong,
+        Some(b"subscribe") if top.success == Some(Value::Bool(true)) => FrameKind::SubscribeAck,
+        // A refused subscription (`"success":false`), our own requests echoed, anything else.
+        _ => FrameKind::Unknown,
+    })
+}
+
+/// The `data` member as an object.
+#[inline]
+fn data_object<'a>(top: &Top<'a>) -> Result<&'a [u8], DecodeError> {
+    match required(top.data, "data")? {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(DecodeError::WrongType("data")),
+    }
+}
+
+/// `orderbook.{depth}.{symbol}`: book chunks, or a quote for a level-1 snapshot.
+fn book(top: &Top<'_>, inst: Inst, level1: bool, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
+    let kind = match required(top.kind, "type")?.str("type")? {
+        b"snapshot" => BookUpdateKind::Snapshot,
+        b"delta" => BookUpdateKind::Delta,
+        _ => return Err(DecodeError::WrongType("type")),
+    };
+    let exch_ts = req_u64(top.ts, "ts")?;
+    let (mut bids, mut asks, mut update_id) = (None, None, None);
+    for member in Members::new(data_object(top)?) {
+        let (key, value) = member?;
+        match key {
+            b"b" => bids = Some(value),
+            b"a" => asks = Some(value),
+            b"u" => update_id = Some(value),
+            _ => {}
+        }
+    }
+    let seq = SeqIds { first: 0, last: req_u64(update_id, "u")?, prev: 0 };
+    let (bids, asks) = (required(bids, "b")?, required(asks, "a")?);
+    if level1 && kind == BookUpdateKind::Snapshot {
+        let bid = best_level(bids, "b", LEVEL_WIDTH, inst)?;
+        let ask = best_level(asks, "a", LEVEL_WIDTH, inst)?;
+        let quote = Quote { bid_px: bid.px, bid_qty: bid.qty, ask_px: ask.px, ask_qty: ask.qty };
+        out.push(event(inst, recv_ns, exch_ts, seq, MarketBody::Quote(quote)));
+        return Ok(());
+    }
+    let template = event(inst, recv_ns, exch_ts, seq, MarketBody::Book(BookChunk::new(kind)));
+    write_book(out, template, kind, inst, LEVEL_WIDTH, (bids, "b"), (asks, "a"))
+}
+
+/// `publicTrade.{symbol}`: one trade event per element of `data`.
+fn trades(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
+    let Value::Array(data) = required(top.data, "data")? else {
+        return Err(DecodeError::WrongType("data"));
+    };
+    let mut elements = Elements::new(data);
+    while let Some(element) = elements.next_value()? {
+        let Value::Object(obj) = element else {
+            return Err(DecodeError::WrongType("data"));
+        };
+        let (mut time, mut side, mut size, mut price, mut id) = (None, None, None, None, None);
+        for member in Members::new(obj) {
+            let (key, value) = member?;
+            match key {
+                b"T" => time = Some(value),
+                b"S" => side = Some(value),
+                b"v" => size = Some(value),
+                b"p" => price = Some(value),
+                b"i" => id = Some(value),
+                _ => {}
+            }
+        }
+        let exch_ts = req_u64(time, "T")?;
+        let aggressor = match required(side, "S")?.str("S")? {
+            b"Buy" => Side::Buy,
+            b"Sell" => Side::Sell,
+            _ => return Err(DecodeError::WrongType("S")),
+        };
+        let trade_id = TradeId::from_bytes(required(id, "i")?.str("i")?).ok_or(DecodeError::WrongType("i"))?;
+        let trade = Trade { px: req_px(price, "p", inst.px)?, qty: req_qty(size, "v", inst.qty)?, aggressor, trade_id };
+        out.push(event(inst, recv_ns, exch_ts, SeqIds::default(), MarketBody::Trade(trade)));
+    }
+    Ok(())
+}
+
+/// `tickers.{symbol}`: a quote when the four best bid/ask fields are all given, then a funding
+/// event when both the rate and the next funding time are. Every field that is present is
+/// validated either way; absent and empty fields are the same thing.
+fn ticker(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
+    let exch_ts = req_u64(top.ts, "ts")?;
+    let mut f: [Option<Value<'_>>; 8] = [None; 8];
+    for member in Members::new(data_object(top)?) {
+        let (key, value) = member?;
+        let i = match key {
+            b"bid1Price" => 0,
+            b"bid1Size" => 1,
+            b"ask1Price" => 2,
+            b"ask1Size" => 3,
+            b"markPrice" => 4,
+            b"indexPrice" => 5,
+            b"fundingRate" => 6,
+            b"nextFundingTime" => 7,
+            _ => continue,
+        };
+        if let Some(slot) = f.get_mut(i) {
+            *slot = Some(value);
+        }
+    }
+    let [bid_px, bid_qty, ask_px, ask_qty, mark, index, funding_rate, next_funding] = f;
+    let bid_px = non_empty(bid_px, "bid1Price")?.map(|s| px(s, "bid1Price", inst.px)).transpose()?;
+    let bid_qty = non_empty(bid_qty, "bid1Size")?.map(|s| qty(s, "bid1Size", inst.qty)).transpose()?;
+    let ask_px = non_empty(ask_px, "ask1Price")?.map(|s| px(s, "ask1Price", inst.px)).transpose()?;
+    let ask_qty = non_empty(ask_qty, "ask1Size")?.map(|s| qty(s, "ask1Size", inst.qty)).transpose()?;
+    let mark = non_empty(mark, "markPrice")?.map(|s| px(s, "markPrice", REFERENCE_SCALE)).transpose()?;
+    let index = non_empty(index, "indexPrice")?.map(|s| px(s, "indexPrice", REFERENCE_SCALE)).transpose()?;
+    let funding_rate = non_empty(funding_rate, "fundingRate")?.map(|s| rate(s, "fundingRate")).transpose()?;
+    let next_funding =
+        non_empty(next_funding, "nextFundingTime")?.map(|s| parse_u64(s, "nextFundingTime")).transpose()?;
+    if let (Some(bid_px), Some(bid_qty), Some(ask_px), Some(ask_qty)) = (bid_px, bid_qty, ask_px, ask_qty) {
+        let quote = Quote { bid_px, bid_qty, ask_px, ask_qty };
+        out.push(event(inst, recv_ns, exch_ts, SeqIds::default(), MarketBody::Quote(quote)));
+    }
+    if let (Some(rate), Some(next_funding_ms)) = (funding_rate, next_funding) {
+        let funding =
+            Funding { mark_px: mark.unwrap_or(Px(0)), index_px: index.unwrap_or(Px(0)), rate, next_funding_ms };
+        out.push(event(inst, recv_ns, exch_ts, SeqIds::default(), MarketBody::Funding(funding)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_route_to_channels() {
+        assert_eq!(route(b"orderbook.50.BTCUSDT"), Some((Channel::Book { level1: false }, &b"BTCUSDT"[..])));
+        assert_eq!(route(b"orderbook.1.BTCUSDT"), Some((Channel::Book { level1: true }, &b"BTCUSDT"[..])));
+        assert_eq!(route(b"publicTrade.BTCUSDT"), Some((Channel::Trades, &b"BTCUSDT"[..])));
+        assert_eq!(route(b"tickers.BTC-26DEC25"), Some((Channel::Tickers, &b"BTC-26DEC25"[..])));
+        for topic in
+            ["orderbook.x.BTCUSDT", "orderbook..BTCUSDT", "orderbook.50", "orderbook.50.", "tickers.", "kline.1.X", ""]
+        {
+            assert_eq!(route(topic.as_bytes()), None, "{topic}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Wire helpers shared by the Bybit and OKX decoders: arrays of price levels, the packing of one
+//! book message into fixed-size [`BookChunk`] events, optional string fields and funding rates.
+//!
+//! Both venues send levels as arrays of strings (`["16493.50","0.006"]` on Bybit,
+//! `["8476.98","415","0","13"]` on OKX) and both send funding rates as decimal strings, so the
+//! code lives once, here, and the OKX decoder borrows it.
+
+use crossbar_engine::event::{
+    BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, Level, MarketBody, MarketEvent, SeqIds, Side,
+};
+use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, Rate, Scale};
+use crossbar_engine::instrument::InstrumentId;
+
+use crate::feed::{DecodeError, SymbolTable};
+use crate::json::{Elements, Value, parse_u64};
+
+/// What a decoder needs of a tracked symbol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Inst {
+    /// The engine's id.
+    pub(crate) id: InstrumentId,
+    /// Price scale.
+    pub(crate) px: Scale,
+    /// Quantity scale.
+    pub(crate) qty: Scale,
+}
+
+/// The tracked instrument spelled `symbol`, learning it in learning mode.
+#[inline]
+pub(crate) fn lookup(symbols: &mut SymbolTable, symbol: &[u8]) -> Option<Inst> {
+    symbols.lookup(symbol).map(|e| Inst { id: e.instrument, px: e.price_scale, qty: e.qty_scale })
+}
+
+/// An event of `inst` stamped with `recv_ns` (`decoded_ns` is the I/O thread's to set).
+#[inline]
+pub(crate) fn event(inst: Inst, recv_ns: u64, exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
+    MarketEvent { instrument: inst.id, exch_ts_ms, recv_ns, decoded_ns: 0, seq, body }
+}
+
+/// `value`, or [`DecodeError::MissingField`] naming `field`.
+#[inline]
+pub(crate) fn required<'a>(value: Option<Value<'a>>, field: &'static str) -> Result<Value<'a>, DecodeError> {
+    value.ok_or(DecodeError::MissingField(field))
+}
+
+/// A required JSON integer as a `u64`.
+#[inline]
+pub(crate) fn req_u64(value: Option<Value<'_>>, field: &'static str) -> Result<u64, DecodeError> {
+    required(value, field)?.u64(field)
+}
+
+/// A required string of digits (`"1597026383085"`) as a `u64`.
+#[inline]
+pub(crate) fn req_str_u64(value: Option<Value<'_>>, field: &'static str) -> Result<u64, DecodeError> {
+    parse_u64(required(value, field)?.str(field)?, field)
+}
+
+/// A required price string at `scale`.
+#[inline]
+pub(crate) fn req_px(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result<Px, DecodeError> {
+    px(required(value, field)?.str(field)?, field, scale)
+}
+
+/// A required quantity string at `scale`.
+#[inline]
+pub(crate) fn req_qty(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result<Qty, DecodeError> {
+    qty(required(value, field)?.str(field)?, field, scale)
+}
+
+/// A price string at `scale`, exactly.
+#[inline]
+pub(crate) fn px(s: &[u8], field: &'static str, scale: Scale) -> Result<Px, DecodeError> {
+    Px::parse(s, scale).map_err(|source| DecodeError::BadNumber { field, source })
+}
+
+/// A quantity string at `scale`, exactly.
+#[inline]
+pub(crate) fn qty(s: &[u8], field: &'static str, scale: Scale) -> Result<Qty, DecodeError> {
+    Qty::parse(s, scale).map_err(|source| DecodeError::BadNumber { field, source })
+}
+
+/// The contents of a string field that may be absent or empty (`"fundingRate": ""` on a dated
+/// future): `None` for both.
+///
+/// # Errors
+/// [`DecodeError::WrongType`] when present but not an escape-free string.
+#[inline]
+pub(crate) fn non_empty<'a>(value: Option<Value<'a>>, field: &'static str) -> Result<Option<&'a [u8]>, DecodeError> {
+    match value {
+        None => Ok(None),
+        Some(v) => v.str(field).map(|s| (!s.is_empty()).then_some(s)),
+    }
+}
+
+/// A funding rate at [`RATE_SCALE`], exactly: sixteen places hold every venue's digits (OKX
+/// sends `"0.0001875391284828"`), so more is malformed, never rounded.
+///
+/// # Errors
+/// [`DecodeError::BadNumber`] for anything [`Rate::parse`] refuses.
+#[inline]
+pub(crate) fn rate(s: &[u8], field: &'static str) -> Result<Rate, DecodeError> {
+    Rate::parse(s, RATE_SCALE).map_err(|source| DecodeError::BadNumber { field, source })
+}
+
+/// Calls `sink` with every level of the array `levels`, in message order. Each level is an
+/// array of exactly `width` strings: price, quantity, then `width - 2` strings this crate does
+/// not use (OKX's deprecated liquidated-orders count and its order count).
+///
+/// # Errors
+/// [`DecodeError::WrongType`] naming `field` when `levels` is not an array of such arrays,
+/// [`DecodeError::BadNumber`] for a price or quantity that is not an exact non-negative decimal
+/// at its scale (a negative size is refused here, not deleted).
+#[inline]
+pub(crate) fn for_each_level(
+    levels: Value<'_>,
+    field: &'static str,
+    width: usize,
+    inst: Inst,
+    mut sink: impl FnMut(Level),
+) -> Result<(), DecodeError> {
+    let wrong = DecodeError::WrongType(field);
+    let Value::Array(array) = levels else {
+        return Err(wrong);
+    };
+    let mut it = Elements::new(array);
+    while it.advance()? {
+        let Some(mut entry) = it.enter_array()? else {
+            return Err(wrong);
+        };
+        let price = entry.next_value()?.ok_or(wrong)?.str(field)?;
+        let size = entry.next_value()?.ok_or(wrong)?.str(field)?;
+        let mut n = 2;
+        while let Some(extra) = entry.next_value()? {
+            extra.str(field)?;
+            n += 1;
+        }
+        if n != width {
+            return Err(wrong);
+        }
+        it.resume(&entry)?;
+        sink(Level { px: px(price, field, inst.px)?, qty: qty(size, field, inst.qty)? });
+    }
+    Ok(())
+}
+
+/// The first level of `levels` (validating them all), or a zero level when the side is empty.
+#[inline]
+pub(crate) fn best_level(
+    levels: Value<'_>,
+    field: &'static str,
+    width: usize,
+    inst: Inst,
+) -> Result<Level, DecodeError> {
+    let mut best = None;
+    for_each_level(levels, field, width, inst, |l| {
+        best.get_or_insert(l);
+    })?;
+    Ok(best.unwrap_or_default())
+}
+
+/// Packs the levels of one book message into consecutive [`BookChunk`] events.
+///
+/// Every chunk is a copy of `template` with its own body, so all chunks of a message carry the
+/// same instrument, times and sequence ids; the first is marked `first`, the last `last`, and a
+/// message without levels still yields one empty chunk so its sequence ids reach the book.
+pub(crate) struct BookWriter<'o> {
+    out: &'o mut Vec<MarketEvent>,
+    template: MarketEvent,
+    chunk: BookChunk,
+    emitted: bool,
+}
+
+impl<'o> BookWriter<'o> {
+    /// A writer appending `kind` chunks to `out`.
+    pub(crate) fn new(out: &'o mut Vec<MarketEvent>, template: MarketEvent, kind: BookUpdateKind) -> Self {
+        Self { out, template, chunk: BookChunk::new(kind), emitted: false }
+    }
+
+    /// Adds one level; `Side::Buy` is a bid, `Side::Sell` an ask.
+    #[inline]
+    pub(crate) fn push(&mut self, side: Side, level: Level) {
+        if usize::from(self.chunk.len) >= BOOK_CHUNK_LEVELS {
+            self.flush(false);
+        }
+        // Never full here: a full chunk was flushed just above.
+        let _ = self.chunk.push(side, level);
+    }
+
+    #[inline]
+    fn flush(&mut self, last: bool) {
+        let mut chunk = self.chunk;
+        chunk.first = !self.emitted;
+        chunk.last = last;
+        self.out.push(MarketEvent { body: MarketBody::Book(chunk), ..self.template });
+        self.emitted = true;
+        self.chunk = BookChunk::new(chunk.kind);
+    }
+
+    /// Emits the final chunk, marked `last`.
+    #[inline]
+    pub(crate) fn finish(mut self) {
+        self.flush(true);
+    }
+}
+
+/// Writes a whole book message: the bids, then the asks, each side in message order, as chunks
+/// copied from `template`. Levels are `width` strings wide (see [`for_each_level`]).
+///
+/// # Errors
+/// As [`for_each_level`]; chunks already written stay in `out` for the caller to truncate.
+#[inline]
+pub(crate) fn write_book(
+    out: &mut Vec<MarketEvent>,
+    template: MarketEvent,
+    kind: BookUpdateKind,
+    inst: Inst,
+    width: usize,
+    (bids, bids_field): (Value<'_>, &'static str),
+    (asks, asks_field): (Value<'_>, &'static str),
+) -> Result<(), DecodeError> {
+    let mut writer = BookWriter::new(out, template, kind);
+    for_each_level(bids, bids_field, width, inst, |l| writer.push(Side::Buy, l))?;
+    for_each_level(asks, asks_field, width, inst, |l| writer.push(Side::Sell, l))?;
+    writer.finish();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbar_engine::fixed::FixedError;
+
+    #[test]
+    fn rates_are_exact_at_sixteen_places() {
+        let r = |s: &str| rate(s.as_bytes(), "r");
+        assert_eq!(r("-0.005"), Ok(Rate(-50_000_000_000_000)));
+        assert_eq!(r("0.0001875391284828"), Ok(Rate(1_875_391_284_828)));
+        assert_eq!(r("0.0000000000000001"), Ok(Rate(1)));
+        let bad = |source| Err(DecodeError::BadNumber { field: "r", source });
+        assert_eq!(r("0.00000000000000001"), bad(FixedError::TooManyDecimals { scale: 16 }));
+        assert_eq!(r("1e-4"), bad(FixedError::Exponent));
+    }
+
+
+    #[test]
+    fn levels_must_have_the_venue_width() {
+        let inst = Inst { id: InstrumentId(0), px: Scale::new(2).unwrap(), qty: Scale::new(0).unwrap() };
+        let levels = |s: &'static str| Value::Array(s.as_bytes());
+        let mut got = Vec::new();
+        assert_eq!(for_each_level(levels(r#"[["1.5","2","0","1"]]"#), "b", 4, inst, |l| got.push(l)), Ok(()));
+        assert_eq!(got, [Level { px: Px(150), qty: Qty(2) }]);
+        let wrong = Err(DecodeError::WrongType("b"));
+        assert_eq!(for_each_level(levels(r#"[["1.5","2","0"]]"#), "b", 4, inst, |_| {}), wrong);
+        assert_eq!(for_each_level(levels(r#"[["1.5","2","0"]]"#), "b", 2, inst, |_| {}), wrong);
+        assert_eq!(for_each_level(levels(r#"[["1.5","2",0,"1"]]"#), "b", 4, inst, |_| {}), wrong);
+        assert_eq!(best_level(levels("[]"), "b", 2, inst), Ok(Level::default()));
+        assert_eq!(
+            best_level(levels(r#"[["2","1"],["1","1"]]"#), "b", 2, inst),
+            Ok(Level { px: Px(200), qty: Qty(1) })
+        );
+    }
+}
