@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod instrument;
 pub mod latency;
 pub mod oms;
+pub mod orderbook;
 pub mod paper;
 pub mod portfolio;
 pub mod ring;
