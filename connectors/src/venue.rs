@@ -75,9 +75,6 @@ pub enum VenueError {
     /// A venue has no instrument to subscribe to.
     #[error("venue {0:?} has no instruments")]
     NoInstruments(String),
-    /// A TLS URL, which this build cannot open yet.
-    #[error("venue {0:?}: wss:// is not supported by this build yet; use ws:// or \"sim\"")]
-    TlsUnsupported(String),
 }
 
 /// Every venue decoder crossbar ships, as one enum for static dispatch on the I/O thread.
@@ -114,9 +111,6 @@ pub fn build_feeds(
             return Err(VenueError::NoInstruments(v.name.clone()));
         }
         let base = base_url(v);
-        if base.starts_with("wss://") {
-            return Err(VenueError::TlsUnsupported(v.name.clone()));
-        }
         let market = match v.protocol {
             Protocol::BinanceSpot => BinanceMarket::Spot,
             Protocol::BinanceUsdm => BinanceMarket::UsdM,

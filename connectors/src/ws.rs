@@ -4,20 +4,26 @@
 //! path); afterwards the socket is non-blocking and registered with the I/O thread's `mio::Poll`,
 //! and every read drains until `WouldBlock`, as edge-triggered readiness requires. Ping frames
 //! are answered by tungstenite; their pongs go out on the next [`WsConn::flush`].
+//!
+//! `wss://` goes through rustls (ring) with the bundled webpki roots, so the same code talks to
+//! a venue's real endpoint; a private CA can be added for tests and internal gateways.
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::{Message, WebSocket};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Connector, Message, WebSocket};
 
 /// Why a connection could not be made or went down.
 #[derive(Debug, thiserror::Error)]
 pub enum WsError {
-    /// The URL is not a `ws://` URL with a host (TLS `wss://` comes with the venues work).
+    /// The URL is not a `ws://` or `wss://` URL with a host.
     #[error("unsupported or malformed websocket URL {0:?}")]
     BadUrl(String),
     /// TCP connect or socket option failed.
@@ -57,7 +63,7 @@ pub enum Read<'a> {
 
 /// One open websocket client connection.
 pub struct WsConn {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
     url: String,
 }
 
@@ -73,12 +79,32 @@ impl WsConn {
     /// # Errors
     /// A [`WsError`] naming the step that failed; the URL's query string is not repeated in it.
     pub fn connect(url: &str, timeout: Duration) -> Result<Self, WsError> {
-        let rest = url.strip_prefix("ws://").ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
-        let host_port = rest.split('/').next().unwrap_or_default();
+        Self::connect_with_tls(url, timeout, None)
+    }
+
+    /// As [`WsConn::connect`], with an explicit rustls client config for `wss://` (a private CA,
+    /// client certificates); `None` uses the bundled webpki roots.
+    ///
+    /// # Errors
+    /// As [`WsConn::connect`].
+    pub fn connect_with_tls(
+        url: &str,
+        timeout: Duration,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, WsError> {
+        let (rest, default_port) = if let Some(r) = url.strip_prefix("wss://") {
+            (r, 443)
+        } else if let Some(r) = url.strip_prefix("ws://") {
+            (r, 80)
+        } else {
+            return Err(WsError::BadUrl(url.to_owned()));
+        };
+        let host_port = rest.split(['/', '?']).next().unwrap_or_default();
         if host_port.is_empty() {
             return Err(WsError::BadUrl(url.to_owned()));
         }
-        let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:80") };
+        let with_port =
+            if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:{default_port}") };
         let conn_err = |source| WsError::Connect { addr: with_port.clone(), source };
         let addr =
             with_port.to_socket_addrs().map_err(conn_err)?.next().ok_or_else(|| WsError::BadUrl(url.to_owned()))?;
@@ -89,15 +115,16 @@ impl WsConn {
         let request =
             url.into_client_request().map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
         let config = WebSocketConfig::default().read_buffer_size(256 * 1024);
-        let (ws, _response) = tungstenite::client::client_with_config(request, stream, Some(config))
+        let connector = tls.map(Connector::Rustls);
+        let (ws, _response) = tungstenite::client_tls_with_config(request, stream, Some(config), connector)
             .map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
-        ws.get_ref().set_nonblocking(true).map_err(conn_err)?;
+        tcp(&ws).set_nonblocking(true).map_err(conn_err)?;
         Ok(Self { ws, url: url.to_owned() })
     }
 
     /// The raw file descriptor, for registration with `mio`.
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        self.ws.get_ref().as_raw_fd()
+        tcp(&self.ws).as_raw_fd()
     }
 
     /// The URL it was opened with.
@@ -159,5 +186,15 @@ impl WsConn {
     pub fn close(&mut self) {
         let _ = self.ws.close(None);
         let _ = self.ws.flush();
+    }
+}
+
+/// The TCP socket under a plain or TLS websocket.
+fn tcp(ws: &WebSocket<MaybeTlsStream<TcpStream>>) -> &TcpStream {
+    match ws.get_ref() {
+        MaybeTlsStream::Rustls(s) => s.get_ref(),
+        // Plain, and any future variant tungstenite adds, wrap the TcpStream directly.
+        MaybeTlsStream::Plain(s) => s,
+        _ => unreachable!("crossbar builds tungstenite with rustls only"),
     }
 }
