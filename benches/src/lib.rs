@@ -59,6 +59,7 @@ pub fn basis_strategy(registry: &Registry) -> AnyStrategy {
         exit_bps: "1".parse().unwrap(),
         max_clips: 3,
         cooldown_ms: 0,
+        hedge_slippage_bps: "5".parse().unwrap(),
     };
     AnyStrategy::Basis(crossbar_strategies::BasisStrategy::new(&cfg, registry).unwrap())
 }

@@ -1,10 +1,13 @@
-//! Spot/perpetual basis (cash and carry), first version.
+//! Spot/perpetual basis (cash and carry).
 //!
 //! When the perpetual's bid is above the spot ask by more than both taker fees plus a threshold,
-//! buy spot and sell the perpetual (IOC, at the touch); when the basis converges (perpetual ask
-//! minus spot bid below the exit threshold), unwind both. The legs can fill unequally (IOC at a
-//! touch that moved): the residual is tracked and flattened on the over-filled leg before any new
-//! entry. All arithmetic is on integer mantissas in hundredths of a basis point; no `f64`.
+//! sell the perpetual (IOC at the touch) and, the moment each perp fill arrives, buy the same
+//! quantity of spot (IOC, with a slippage allowance so the hedge fills). When the basis converges
+//! (perpetual ask minus spot bid at or below the exit threshold), buy the perpetual back and sell
+//! the spot the same way. Legs still fill unequally at times (the hedge's touch moved beyond the
+//! allowance): the residual is bounded by one clip, tracked, and flattened on the over-filled leg
+//! before anything else. All arithmetic is on integer mantissas in hundredths of a basis point;
+//! no `f64`.
 
 use crossbar_engine::event::{MarketBody, MarketEvent, OrderEvent, OrderEventKind, Side, TimeInForce};
 use crossbar_engine::fixed::{Px, Qty};
@@ -50,10 +53,19 @@ pub struct BasisConfig {
     pub max_clips: u32,
     /// Pause after each entry or exit, ms.
     pub cooldown_ms: u64,
+    /// How far past the touch the hedge leg may pay to be sure to fill, bps.
+    #[serde(default = "default_hedge_slippage", with = "rust_decimal::serde::str")]
+    pub hedge_slippage_bps: Decimal,
 }
 
+fn default_hedge_slippage() -> Decimal {
+    Decimal::from(5)
+}
+
+/// Order tags: which leg, and whether its fills must be hedged on the other leg.
 const TAG_SPOT: u32 = 1;
 const TAG_PERP: u32 = 2;
+const TAG_PERP_THEN_HEDGE: u32 = 3;
 
 /// The basis strategy's state.
 #[derive(Debug)]
@@ -70,6 +82,7 @@ pub struct BasisStrategy {
     spot_px_mul: i64,
     perp_px_mul: i64,
     fees_cbps: i64,
+    hedge_slippage_cbps: i64,
     entry_cbps: i64,
     exit_cbps: i64,
     max_clips: u32,
@@ -149,6 +162,7 @@ impl BasisStrategy {
             spot_px_mul: pow(common_p - spot.price_scale.places()),
             perp_px_mul: pow(common_p - perp.price_scale.places()),
             fees_cbps: cbps((spot.taker_fee + perp.taker_fee) * Decimal::from(10_000)),
+            hedge_slippage_cbps: cbps(cfg.hedge_slippage_bps),
             entry_cbps: cbps(cfg.entry_bps),
             exit_cbps: cbps(cfg.exit_bps),
             max_clips: cfg.max_clips,
@@ -182,6 +196,28 @@ impl BasisStrategy {
         if ctx.submit(intent) {
             self.working += 1;
         }
+    }
+
+    /// Sends the spot leg for a perp fill of `perp_units` (signed, common quantity scale): the
+    /// opposite direction, same quantity, IOC with the slippage allowance. `reduce` on exits.
+    fn hedge(&mut self, ctx: &mut Ctx<'_>, perp_units: i64, reduce: bool) {
+        let book = ctx.books.get(self.spot);
+        let qty = Qty(perp_units.abs() / self.spot_unit);
+        if qty.0 == 0 || !book.has_two_sides() {
+            return; // the residual is repaired on the next tick
+        }
+        let allowance = |px: Px| i128::from(px.0) * i128::from(self.hedge_slippage_cbps) / 1_000_000;
+        let tick = ctx.registry.get(self.spot).tick.0;
+        let (side, px) = if perp_units < 0 {
+            let a = book.quote.ask_px;
+            let raw = i128::from(a.0) + allowance(a);
+            (Side::Buy, Px(i64::try_from(raw).unwrap_or(a.0) / tick * tick))
+        } else {
+            let b = book.quote.bid_px;
+            let raw = i128::from(b.0) - allowance(b);
+            (Side::Sell, Px((i64::try_from(raw).unwrap_or(b.0) + tick - 1) / tick * tick))
+        };
+        self.submit(ctx, ioc(self.spot, side, qty, px, reduce, TAG_SPOT));
     }
 
     /// Flattens the difference between the legs on the leg that has too much.
@@ -231,24 +267,22 @@ impl Strategy for BasisStrategy {
         let clips = (self.spot_pos / self.clip_units().max(1)).max(0);
         let entry_edge = self.basis_cbps(p.quote.bid_px, s.quote.ask_px) - self.fees_cbps;
         if entry_edge >= self.entry_cbps && clips < i64::from(self.max_clips) && !ctx.halted {
-            let (sq, pq, sa, pb) = (self.spot_qty, self.perp_qty, s.quote.ask_px, p.quote.bid_px);
-            self.submit(ctx, ioc(self.spot, Side::Buy, sq, sa, false, TAG_SPOT));
-            self.submit(ctx, ioc(self.perp, Side::Sell, pq, pb, false, TAG_PERP));
+            let (pq, pb) = (self.perp_qty, p.quote.bid_px);
+            self.submit(ctx, ioc(self.perp, Side::Sell, pq, pb, false, TAG_PERP_THEN_HEDGE));
             self.entries += 1;
             self.next_action_ns = ctx.now_ns + self.cooldown_ns;
             return;
         }
         let exit_basis = self.basis_cbps(p.quote.ask_px, s.quote.bid_px);
         if clips > 0 && exit_basis <= self.exit_cbps {
-            let (sq, pq, sb, pa) = (self.spot_qty, self.perp_qty, s.quote.bid_px, p.quote.ask_px);
-            self.submit(ctx, ioc(self.spot, Side::Sell, sq, sb, true, TAG_SPOT));
-            self.submit(ctx, ioc(self.perp, Side::Buy, pq, pa, true, TAG_PERP));
+            let (pq, pa) = (self.perp_qty, p.quote.ask_px);
+            self.submit(ctx, ioc(self.perp, Side::Buy, pq, pa, true, TAG_PERP_THEN_HEDGE));
             self.exits += 1;
             self.next_action_ns = ctx.now_ns + self.cooldown_ns;
         }
     }
 
-    fn on_order(&mut self, ev: &OrderEvent, tag: u32, _ctx: &mut Ctx<'_>) {
+    fn on_order(&mut self, ev: &OrderEvent, tag: u32, ctx: &mut Ctx<'_>) {
         match ev.kind {
             OrderEventKind::Filled(f) => {
                 let unit = if tag == TAG_SPOT { self.spot_unit } else { self.perp_unit };
@@ -257,6 +291,9 @@ impl Strategy for BasisStrategy {
                     self.spot_pos += units;
                 } else {
                     self.perp_pos += units;
+                }
+                if tag == TAG_PERP_THEN_HEDGE {
+                    self.hedge(ctx, units, ev.side == Side::Buy);
                 }
                 if f.leaves_qty.0 == 0 {
                     self.working = self.working.saturating_sub(1);

@@ -48,6 +48,7 @@ fn core() -> Core<AnyStrategy> {
         exit_bps: "1".parse().unwrap(),
         max_clips: 2,
         cooldown_ms: 0,
+        hedge_slippage_bps: "5".parse().unwrap(),
     };
     let strategy = AnyStrategy::Basis(BasisStrategy::new(&cfg, &registry).unwrap());
     Core::new(Arc::new(registry), vec![strategy], RiskConfig::default())
@@ -116,51 +117,57 @@ fn entry_exactly_at_threshold_and_not_one_tick_below() {
     let mut c = core();
     assert!(quote(&mut c, SPOT, 1, 4_999_999, 5_000_000, 1_000).is_empty());
     assert!(quote(&mut c, PERP, 1, 500_499, 500_500, 2_000).is_empty(), "one tick below the threshold must not enter");
-    let cmds = quote(&mut c, PERP, 2, 500_500, 500_501, 3_000);
-    let orders = new_orders(&cmds);
-    assert_eq!(orders.len(), 2, "{cmds:?}");
+    let orders = new_orders(&quote(&mut c, PERP, 2, 500_500, 500_501, 3_000));
+    assert_eq!(orders.len(), 1, "the perp leg goes first: {orders:?}");
+    let perp = orders[0];
+    assert_eq!((perp.instrument, perp.side, perp.px, perp.qty), (PERP, Side::Sell, Px(500_500), Qty(10)));
+    assert_eq!(perp.client_id, ClientOrderId(1));
+    // Its fill sends the spot hedge at once: same base quantity, ask + 5 bps allowance.
+    let hedge = new_orders(&answer(&mut c, &perp, 10, 4_000));
+    assert_eq!(hedge.len(), 1, "{hedge:?}");
     assert_eq!(
-        (orders[0].instrument, orders[0].side, orders[0].px, orders[0].qty),
-        (SPOT, Side::Buy, Px(5_000_000), Qty(1_000))
+        (hedge[0].instrument, hedge[0].side, hedge[0].px, hedge[0].qty),
+        (SPOT, Side::Buy, Px(5_002_500), Qty(1_000))
     );
-    assert_eq!(
-        (orders[1].instrument, orders[1].side, orders[1].px, orders[1].qty),
-        (PERP, Side::Sell, Px(500_500), Qty(10))
-    );
-    assert_eq!(orders[0].client_id, ClientOrderId(1));
 }
 
 #[test]
-fn converged_basis_unwinds_and_an_unfilled_leg_is_repaired() {
+fn a_failed_hedge_is_flattened_and_a_converged_basis_unwinds() {
     let mut c = core();
     quote(&mut c, SPOT, 1, 4_999_999, 5_000_000, 1_000);
     let entry = new_orders(&quote(&mut c, PERP, 1, 500_600, 500_601, 2_000));
-    assert_eq!(entry.len(), 2);
-    // Spot fills fully, the perp leg expires unfilled: the strategy is long 0.01 unhedged.
-    answer(&mut c, &entry[0], 1_000, 3_000);
-    answer(&mut c, &entry[1], 0, 3_000);
-    assert_eq!(c.portfolio().get(SPOT).qty, "0.01".parse::<Decimal>().unwrap());
-    // The next tick repairs the residual on the over-filled leg (sell the spot back), reduce-only.
+    assert_eq!(entry.len(), 1);
+    let hedge = new_orders(&answer(&mut c, &entry[0], 10, 3_000));
+    // The hedge is rejected: the strategy is short 0.01 perp unhedged.
+    answer(&mut c, &hedge[0], 0, 3_000);
+    assert_eq!(c.portfolio().get(PERP).qty, "-0.01".parse::<Decimal>().unwrap());
+    // The next tick flattens the residual on the over-filled leg (buy the perp back), reduce-only.
     let repair = new_orders(&quote(&mut c, SPOT, 2, 4_999_999, 5_000_000, 4_000));
     assert_eq!(repair.len(), 1, "{repair:?}");
     assert_eq!(
         (repair[0].instrument, repair[0].side, repair[0].qty, repair[0].reduce_only),
-        (SPOT, Side::Sell, Qty(1_000), true)
+        (PERP, Side::Buy, Qty(10), true)
     );
-    answer(&mut c, &repair[0], 1_000, 5_000);
-    assert!(c.portfolio().get(SPOT).qty.is_zero());
+    assert_eq!(repair[0].px, Px(500_601));
+    answer(&mut c, &repair[0], 10, 5_000);
+    assert!(c.portfolio().get(PERP).qty.is_zero());
 
-    // A full entry, then the basis converges to ≤ 1 bp: both legs unwind, reduce-only.
+    // A full entry, then the basis converges to ≤ 1 bp: the perp is bought back first, and its
+    // fill sells the spot, both reduce-only.
     let entry = new_orders(&quote(&mut c, PERP, 2, 500_600, 500_601, 6_000));
-    assert_eq!(entry.len(), 2);
-    answer(&mut c, &entry[0], 1_000, 7_000);
-    answer(&mut c, &entry[1], 10, 7_000);
+    let hedge = new_orders(&answer(&mut c, &entry[0], 10, 7_000));
+    answer(&mut c, &hedge[0], 1_000, 7_000);
+    assert_eq!(c.portfolio().get(SPOT).qty, "0.01".parse::<Decimal>().unwrap());
     assert!(quote(&mut c, PERP, 3, 500_050, 500_051, 8_000).is_empty(), "1.02 bps is above the exit threshold");
     let exit = new_orders(&quote(&mut c, PERP, 4, 500_048, 500_049, 9_000));
-    assert_eq!(exit.len(), 2, "{exit:?}");
+    assert_eq!(exit.len(), 1, "{exit:?}");
+    assert_eq!((exit[0].instrument, exit[0].side, exit[0].reduce_only), (PERP, Side::Buy, true));
+    let unwind = new_orders(&answer(&mut c, &exit[0], 10, 10_000));
+    assert_eq!(unwind.len(), 1);
+    // Sell no lower than bid − 5 bps: 49999.99 − 24.99 (the allowance floors) = 49975.00.
     assert_eq!(
-        (exit[0].side, exit[0].reduce_only, exit[1].side, exit[1].reduce_only),
-        (Side::Sell, true, Side::Buy, true)
+        (unwind[0].instrument, unwind[0].side, unwind[0].reduce_only, unwind[0].px),
+        (SPOT, Side::Sell, true, Px(4_997_500))
     );
 }
 
