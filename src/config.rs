@@ -99,8 +99,11 @@ impl Config {
             if self.venues[..i].iter().any(|w| w.name == v.name) {
                 return Err(format!("venue {:?} is listed twice", v.name));
             }
-            if !v.is_simulated() && !v.ws_url.starts_with("ws://") && !v.ws_url.starts_with("wss://") {
+            if v.ws_url != "sim" && !v.ws_url.starts_with("ws://") && !v.ws_url.starts_with("wss://") {
                 return Err(format!("venue {:?}: ws_url must be \"sim\", ws:// or wss://", v.name));
+            }
+            if v.rest_url != "sim" && !v.rest_url.starts_with("http://") && !v.rest_url.starts_with("https://") {
+                return Err(format!("venue {:?}: rest_url must be \"sim\", http:// or https://", v.name));
             }
         }
         self.registry()?;

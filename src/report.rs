@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
+use crossbar_engine::event::Side;
 use crossbar_engine::latency::{LatencyRecorder, Stage, StageSummary};
 use crossbar_engine::strategy::{Strategy, StrategyId};
 use crossbar_strategies::AnyStrategy;
@@ -32,6 +33,8 @@ pub struct Report {
     pub strategies: BTreeMap<String, StrategyRow>,
     /// Pre-trade risk.
     pub risk: RiskRow,
+    /// Depth books: `venue:symbol` → sequencing health.
+    pub books: BTreeMap<String, BookRow>,
     /// I/O thread counters (bad input, reconnects, conflation).
     pub io: Io,
     /// Gateway protocol per venue.
@@ -106,6 +109,23 @@ pub struct Pnl {
     pub funding: String,
     /// realized + unrealized − fees + funding.
     pub net: String,
+}
+
+/// One depth book's health.
+#[derive(Debug, Serialize)]
+pub struct BookRow {
+    /// In sequence at the end of the run.
+    pub whole: bool,
+    /// Sequence gaps detected (each made the book not whole and triggered a resync).
+    pub gaps: u64,
+    /// Resyncs completed.
+    pub resyncs: u64,
+    /// Stale or duplicate messages ignored.
+    pub stale: u64,
+    /// Longest time from a gap (or disconnect) to whole again, ns.
+    pub max_time_to_whole_ns: u64,
+    /// Bid and ask levels held.
+    pub levels: [usize; 2],
 }
 
 /// `risk` section.
@@ -210,6 +230,23 @@ impl Report {
                 (s.name().to_owned(), row)
             })
             .collect();
+        let books = registry
+            .instruments()
+            .iter()
+            .filter_map(|inst| {
+                let sync = core.depth_books().get(inst.id)?;
+                let st = sync.stats();
+                let row = BookRow {
+                    whole: sync.whole(),
+                    gaps: st.gaps,
+                    resyncs: st.resyncs,
+                    stale: st.stale + st.duplicates,
+                    max_time_to_whole_ns: st.max_time_to_whole_ns,
+                    levels: [sync.book().depth(Side::Buy), sync.book().depth(Side::Sell)],
+                };
+                Some((format!("{}:{}", registry.venue_name(inst.venue), inst.symbol), row))
+            })
+            .collect();
         let risk = RiskRow {
             refusals: core.risk().refusals().map(|(r, n)| (r.name(), n)).collect(),
             kill_switch: core.halted(),
@@ -245,6 +282,7 @@ impl Report {
             },
             strategies,
             risk,
+            books,
             io: Io {
                 frames: ioc.frames,
                 decode_errors: ioc.decode_errors,
@@ -318,6 +356,19 @@ impl Report {
             if refused.is_empty() { "none".to_owned() } else { refused.join(", ") },
             if self.risk.kill_switch { "ENGAGED" } else { "off" }
         );
+        for (name, b) in &self.books {
+            let _ = writeln!(
+                s,
+                "book     {name:<22} {} levels {}/{}, gaps {}, resyncs {}, stale {}, max time to whole {} ns",
+                if b.whole { "whole" } else { "NOT WHOLE" },
+                b.levels[0],
+                b.levels[1],
+                b.gaps,
+                b.resyncs,
+                b.stale,
+                b.max_time_to_whole_ns
+            );
+        }
         let i = &self.io;
         let _ = writeln!(
             s,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::Simulator;
-use crossbar_connectors::venue::build_feeds;
+use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
 use crossbar_engine::paper::PaperGateway;
@@ -54,9 +54,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let feeds = build_feeds(&cfg.venues, &registry, |v| match (&sim, v.is_simulated()) {
-        (Some(s), true) => s.base_url(&v.name),
-        _ => v.ws_url.clone(),
+    let feeds = build_feeds(&cfg.venues, &registry, |v| match &sim {
+        Some(s) => Endpoints {
+            ws: if v.ws_url == "sim" { s.base_url(&v.name) } else { v.ws_url.clone() },
+            rest: if v.rest_url == "sim" { s.rest_url(&v.name) } else { v.rest_url.clone() },
+        },
+        None => Endpoints { ws: v.ws_url.clone(), rest: v.rest_url.clone() },
     })
     .map_err(|e| ConfigError(format!("config {origin}: {e}")))?;
 
@@ -84,7 +87,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let core_handle = {
         let control = Arc::clone(&control);
-        let core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone());
+        let rules: Vec<_> = registry
+            .instruments()
+            .iter()
+            .map(|i| {
+                cfg.venues.iter().find(|v| registry.venue_id(&v.name) == Some(i.venue)).map(|v| v.protocol.sync_rule())
+            })
+            .collect();
+        let core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone()).with_depth_books(&rules, 1_000);
         let notify = move || {
             if io_parks {
                 let _ = waker.wake();

@@ -68,6 +68,24 @@ pub trait FeedDecoder {
     /// A [`DecodeError`] for a malformed frame; events already appended for it must be removed
     /// by the decoder, so a bad frame never produces half its events.
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError>;
+
+    /// Turns a REST book snapshot of `instrument` into one snapshot message (chunks with
+    /// `BookUpdateKind::Snapshot`, `seq.last` = the snapshot's update id) appended to `out`.
+    /// Returns false for venues whose books never need a REST snapshot. Called on resync, not
+    /// per event, so it may allocate.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for a malformed body; `out` is then left as it was.
+    fn snapshot(
+        &mut self,
+        body: &[u8],
+        instrument: InstrumentId,
+        recv_ns: u64,
+        out: &mut Vec<MarketEvent>,
+    ) -> Result<bool, DecodeError> {
+        let _ = (body, instrument, recv_ns, out);
+        Ok(false)
+    }
 }
 
 /// One tracked symbol: how its strings map to ids and scales.

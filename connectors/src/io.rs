@@ -14,11 +14,13 @@ use crossbar_engine::event::{FeedStatus, MarketBody, MarketEvent, OrderCommand, 
 use crossbar_engine::gateway::Gateway;
 use crossbar_engine::instrument::InstrumentId;
 use crossbar_engine::latency::{LatencyRecorder, Stage};
+use crossbar_engine::orderbook::Resync;
 use crossbar_engine::ring::{IdlePolicy, Idler, Ring};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::feed::{FeedDecoder, FrameKind};
+use crate::snapshot::{SnapshotFetcher, SnapshotRequest};
 use crate::ws::{Read, WsConn, WsError};
 
 /// One market-data connection to open: where, how to decode it, which instruments it carries.
@@ -34,6 +36,8 @@ pub struct FeedSpec<D> {
     pub decoder: D,
     /// Instruments whose data arrives on it (status events go to these).
     pub instruments: Vec<InstrumentId>,
+    /// REST snapshot URL per instrument, for venues whose depth books start from one.
+    pub snapshot_urls: Vec<(InstrumentId, String)>,
 }
 
 /// The rings an I/O thread shares with the core thread.
@@ -80,6 +84,12 @@ pub struct IoCounters {
     pub gateway_errors: u64,
     /// Order events passed to the core.
     pub order_events: u64,
+    /// Book resyncs the core asked for.
+    pub resync_requests: u64,
+    /// REST snapshots injected.
+    pub snapshots: u64,
+    /// Snapshot fetches that failed (network, HTTP status, malformed body); the core asks again.
+    pub snapshot_failures: u64,
 }
 
 /// Decodes frames and moves their events to the core: the per-frame hot path, separate from the
@@ -212,6 +222,8 @@ pub struct IoThread<D, G> {
     idle: IdlePolicy,
     waker: Arc<Waker>,
     jitter: u64,
+    fetcher: Option<SnapshotFetcher>,
+    snapshot_events: Vec<MarketEvent>,
 }
 
 impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
@@ -236,6 +248,8 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             read_buf: Vec::with_capacity(1 << 20),
             idle,
             jitter: 0x9E37_79B9_7F4A_7C15,
+            fetcher: None,
+            snapshot_events: Vec::with_capacity(4_096),
         })
     }
 
@@ -277,9 +291,13 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                 }
             }
             while let Some(cmd) = self.rings.commands.pop() {
-                self.pipeline.on_command(&cmd, &mut self.gateway);
+                match cmd {
+                    OrderCommand::Resync { instrument, how, .. } => self.resync(instrument, how),
+                    _ => self.pipeline.on_command(&cmd, &mut self.gateway),
+                }
                 worked = true;
             }
+            worked |= self.inject_snapshots();
             let orders = &self.rings.orders;
             let counters = &mut self.pipeline.counters;
             self.gateway.poll(now_ns(), &mut |ev| {
@@ -298,6 +316,57 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             }
         }
         IoReport { counters: self.pipeline.counters, latency: self.pipeline.latency, gateway: self.gateway.name() }
+    }
+
+    /// Starts healing an instrument's depth book: a REST snapshot fetched off-thread, or a
+    /// reconnect (which resubscribes, and the venue answers with a snapshot).
+    fn resync(&mut self, instrument: InstrumentId, how: Resync) {
+        self.pipeline.counters.resync_requests += 1;
+        let Some(idx) = self.feeds.iter().position(|f| f.spec.instruments.contains(&instrument)) else { return };
+        match how {
+            Resync::Resubscribe => self.disconnect(idx),
+            Resync::FetchSnapshot => {
+                let Some((_, url)) = self.feeds[idx].spec.snapshot_urls.iter().find(|(i, _)| *i == instrument) else {
+                    return;
+                };
+                let req = SnapshotRequest { feed: idx, instrument, url: url.clone() };
+                if self.fetcher.is_none() {
+                    self.fetcher = SnapshotFetcher::spawn().ok();
+                }
+                // A refused request is asked again by the core after its retry interval.
+                if !self.fetcher.as_ref().is_some_and(|f| f.request(req)) {
+                    self.pipeline.counters.snapshot_failures += 1;
+                }
+            }
+        }
+    }
+
+    /// Pushes every fetched snapshot onto the market ring as one contiguous message.
+    fn inject_snapshots(&mut self) -> bool {
+        let Some(fetcher) = &self.fetcher else { return false };
+        let mut any = false;
+        while let Some(resp) = fetcher.try_recv() {
+            any = true;
+            let Some(feed) = self.feeds.get_mut(resp.feed) else { continue };
+            let Ok(body) = resp.body else {
+                self.pipeline.counters.snapshot_failures += 1;
+                continue;
+            };
+            self.snapshot_events.clear();
+            let now = now_ns();
+            match feed.spec.decoder.snapshot(&body, resp.instrument, now, &mut self.snapshot_events) {
+                Ok(true) => {
+                    self.pipeline.counters.snapshots += 1;
+                    let decoded = now_ns();
+                    for ev in &mut self.snapshot_events {
+                        ev.decoded_ns = decoded;
+                        self.rings.market.push_lossless(*ev);
+                    }
+                }
+                Ok(false) | Err(_) => self.pipeline.counters.snapshot_failures += 1,
+            }
+        }
+        any
     }
 
     /// Reads every message a feed has ready and pushes its events.

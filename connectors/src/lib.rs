@@ -10,5 +10,6 @@ pub mod io;
 pub mod json;
 pub mod okx;
 pub mod sim;
+pub mod snapshot;
 pub mod venue;
 pub mod ws;

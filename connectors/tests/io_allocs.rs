@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::{SimConfig, Simulator};
-use crossbar_connectors::venue::{GatewayKind, Protocol, VenueConfig, build_feeds};
+use crossbar_connectors::venue::{Endpoints, GatewayKind, Protocol, VenueConfig, build_feeds};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind, Registry};
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
 use crossbar_engine::ring::{IdlePolicy, Ring};
@@ -90,7 +90,9 @@ fn io_thread_reads_and_decodes_without_allocating_after_warm_up() {
         .unwrap(),
     );
     let sim = Simulator::start(&SimConfig::default(), &registry, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let feeds = build_feeds(&venues, &registry, |v| sim.base_url(&v.name)).unwrap();
+    let feeds =
+        build_feeds(&venues, &registry, |v| Endpoints { ws: sim.base_url(&v.name), rest: sim.rest_url(&v.name) })
+            .unwrap();
     let rings = IoRings { market: Ring::new(1 << 16), orders: Ring::new(256), commands: Ring::new(256) };
     let gateway = PaperGateway::new(Arc::clone(&registry), &PaperConfig::default());
     let io = IoThread::new(feeds, gateway, rings.clone(), IdlePolicy::Yield).unwrap();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::{SimConfig, Simulator};
-use crossbar_connectors::venue::{GatewayKind, Protocol, VenueConfig, build_feeds};
+use crossbar_connectors::venue::{Endpoints, GatewayKind, Protocol, VenueConfig, build_feeds};
 use crossbar_engine::event::{MarketBody, NewOrder, OrderCommand, OrderEventKind, OrderStamps, Side, TimeInForce};
 use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind, Registry};
@@ -56,7 +56,9 @@ fn streams_decode_pings_are_answered_and_orders_fill() {
     let (registry, venues) = setup();
     let sim_cfg = SimConfig { ping_interval_s: 1, pong_timeout_s: 2, ..SimConfig::default() };
     let sim = Simulator::start(&sim_cfg, &registry, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let feeds = build_feeds(&venues, &registry, |v| sim.base_url(&v.name)).unwrap();
+    let feeds =
+        build_feeds(&venues, &registry, |v| Endpoints { ws: sim.base_url(&v.name), rest: sim.rest_url(&v.name) })
+            .unwrap();
     assert!(
         feeds[0].url.ends_with("/binance-spot/stream?streams=btcusdt@bookTicker/btcusdt@depth@100ms/btcusdt@aggTrade"),
         "{}",

@@ -24,8 +24,13 @@ pub struct TopOfBook {
     pub funding_rate: Rate,
     /// Venue time of the next funding settlement (ms), 0 when unknown.
     pub next_funding_ms: u64,
-    /// False after a gap or disconnect, until the venue says the book is whole again.
+    /// True when it may be traded: the feed is up and, where a depth book is kept, that book is
+    /// in sequence. False after a gap or disconnect until resynced.
     pub whole: bool,
+    /// The feed carrying this instrument is connected.
+    pub feed_up: bool,
+    /// The depth book is in sequence (always true for instruments without a depth book).
+    pub depth_whole: bool,
 }
 
 impl TopOfBook {
@@ -67,7 +72,15 @@ pub struct Books {
 impl Books {
     /// Books for `n` instruments, all empty and whole.
     pub fn new(n: usize) -> Self {
-        Self { books: vec![TopOfBook { whole: true, ..TopOfBook::default() }; n] }
+        Self { books: vec![TopOfBook { whole: true, feed_up: true, depth_whole: true, ..TopOfBook::default() }; n] }
+    }
+
+    /// Records whether `id`'s depth book is in sequence (the core's sequencer decides).
+    pub fn set_depth_whole(&mut self, id: InstrumentId, whole: bool) {
+        if let Some(b) = self.books.get_mut(id.index()) {
+            b.depth_whole = whole;
+            b.whole = b.feed_up && b.depth_whole;
+        }
     }
 
     /// The book of `id`.
@@ -107,7 +120,13 @@ impl Books {
                 settled
             }
             MarketBody::Status(s) => {
-                b.whole = matches!(s, FeedStatus::Connected | FeedStatus::Resynced);
+                match s {
+                    FeedStatus::Connected => b.feed_up = true,
+                    FeedStatus::Disconnected => b.feed_up = false,
+                    FeedStatus::Gap => b.depth_whole = false,
+                    FeedStatus::Resynced => b.depth_whole = true,
+                }
+                b.whole = b.feed_up && b.depth_whole;
                 None
             }
             MarketBody::Book(_) | MarketBody::Trade(_) => None,

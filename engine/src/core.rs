@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::book::Books;
 use crate::clock::{Clock, now_ns};
-use crate::event::{MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderStamps};
-use crate::instrument::Registry;
+use crate::event::{FeedStatus, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderStamps};
+use crate::instrument::{InstrumentId, Registry};
 use crate::latency::{LatencyRecorder, Stage};
 use crate::oms::{Applied, Oms};
+use crate::orderbook::{BookSync, SyncOutcome, SyncRule};
 use crate::portfolio::Portfolio;
 use crate::ring::{IdlePolicy, Idler, Ring};
 use crate::risk::{Risk, RiskConfig, RiskInputs};
@@ -57,7 +58,78 @@ pub struct Core<S: Strategy> {
     latency: LatencyRecorder,
     counters: CoreCounters,
     per_strategy: Vec<StrategyCounters>,
+    depth: DepthBooks,
     halted: bool,
+}
+
+/// How long a requested resync may stay unanswered before it is requested again.
+const RESYNC_RETRY_NS: u64 = 2_000_000_000;
+
+/// Depth books kept in sequence by each venue's procedure, one per instrument that has one.
+///
+/// A book that is not whole marks its instrument not tradable (risk refuses orders on it) and
+/// asks the I/O thread for a resync, once, re-asking only if nothing happened for a while.
+#[derive(Debug, Default)]
+pub struct DepthBooks {
+    syncs: Vec<Option<BookSync>>,
+    requested_at: Vec<u64>,
+}
+
+impl DepthBooks {
+    /// Sequencers for the instruments whose rule is given (`rules[i]` for instrument `i`).
+    pub fn new(rules: &[Option<SyncRule>], depth: usize) -> Self {
+        Self {
+            syncs: rules.iter().map(|r| r.map(|rule| BookSync::new(rule, depth, 4_096))).collect(),
+            requested_at: vec![0; rules.len()],
+        }
+    }
+
+    /// The sequencer of `id`, if it keeps a depth book.
+    pub fn get(&self, id: InstrumentId) -> Option<&BookSync> {
+        self.syncs.get(id.index()).and_then(Option::as_ref)
+    }
+
+    #[inline]
+    fn on_event(
+        &mut self,
+        ev: &MarketEvent,
+        registry: &Registry,
+        books: &mut Books,
+        out: &mut impl FnMut(OrderCommand),
+    ) {
+        let i = ev.instrument.index();
+        let Some(Some(sync)) = self.syncs.get_mut(i) else { return };
+        let outcome = match ev.body {
+            MarketBody::Book(_) => sync.on_event(ev),
+            MarketBody::Status(FeedStatus::Disconnected) => {
+                // The stream will restart: start over, and time the way back to whole.
+                sync.reset(ev.recv_ns);
+                self.requested_at[i] = 0;
+                None
+            }
+            _ => None,
+        };
+        let Some(outcome) = outcome else { return };
+        let how = match outcome.resync(sync.rule()) {
+            Some(how) => Some(how),
+            // A Binance book buffers until its first snapshot: ask for it once, and again if it
+            // never came.
+            None if matches!(outcome, SyncOutcome::Buffered)
+                && (self.requested_at[i] == 0 || ev.recv_ns.saturating_sub(self.requested_at[i]) > RESYNC_RETRY_NS) =>
+            {
+                Some(sync.rule().resync())
+            }
+            None => None,
+        };
+        if matches!(outcome, SyncOutcome::Applied) && sync.whole() {
+            self.requested_at[i] = 0;
+        }
+        books.set_depth_whole(ev.instrument, sync.whole());
+        if let Some(how) = how {
+            self.requested_at[i] = ev.recv_ns.max(1);
+            out(OrderCommand::Resync { instrument: ev.instrument, venue: registry.get(ev.instrument).venue, how });
+        }
+    }
 }
 
 /// Orders and fills of one strategy.
@@ -79,6 +151,7 @@ impl<S: Strategy> Core<S> {
             oms: Oms::new(4_096, 0),
             portfolio: Portfolio::new(n, strategies.len()),
             per_strategy: vec![StrategyCounters::default(); strategies.len()],
+            depth: DepthBooks::default(),
             risk: Risk::new(risk),
             strategies,
             intents: Intents::with_capacity(INTENTS_PER_EVENT),
@@ -87,6 +160,18 @@ impl<S: Strategy> Core<S> {
             counters: CoreCounters::default(),
             halted: false,
         }
+    }
+
+    /// Keeps depth books for the instruments whose `rules` entry is set, with up to `depth`
+    /// levels per side; those instruments are tradable only while their book is in sequence.
+    pub fn with_depth_books(mut self, rules: &[Option<SyncRule>], depth: usize) -> Self {
+        self.depth = DepthBooks::new(rules, depth);
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.is_some() {
+                self.books.set_depth_whole(InstrumentId(i as u32), false);
+            }
+        }
+        self
     }
 
     /// Processes one market event dequeued at `dequeued_ns`; `now_ns` is the injected clock.
@@ -101,6 +186,7 @@ impl<S: Strategy> Core<S> {
             self.portfolio.apply_funding(&self.registry, ev.instrument, &settled);
             self.counters.funding_settlements += 1;
         }
+        self.depth.on_event(ev, &self.registry, &mut self.books, out);
         self.each_strategy(now_ns, |s, ctx| s.on_market(ev, ctx));
         let decision_ns = crate::clock::now_ns();
         self.latency.record(Stage::DequeuedToDecision, dequeued_ns, decision_ns);
@@ -164,7 +250,11 @@ impl<S: Strategy> Core<S> {
     pub fn kill(&mut self, out: &mut impl FnMut(OrderCommand)) {
         self.halted = true;
         for o in self.oms.open_orders() {
-            out(OrderCommand::Cancel { client_id: o.order.client_id, instrument: o.order.instrument, venue: o.order.venue });
+            out(OrderCommand::Cancel {
+                client_id: o.order.client_id,
+                instrument: o.order.instrument,
+                venue: o.order.venue,
+            });
         }
     }
 
@@ -254,6 +344,11 @@ impl<S: Strategy> Core<S> {
     /// Counters.
     pub fn counters(&self) -> &CoreCounters {
         &self.counters
+    }
+
+    /// The depth books and their sequencers.
+    pub fn depth_books(&self) -> &DepthBooks {
+        &self.depth
     }
 
     /// Orders and fills per strategy, by strategy id.

@@ -338,6 +338,16 @@ pub enum OrderCommand {
         /// Latency stamps.
         stamps: OrderStamps,
     },
+    /// Make an instrument's depth book whole again: fetch a snapshot or resubscribe, as the
+    /// venue's procedure says. Sent by the core's sequencer after a gap (or to start a sync).
+    Resync {
+        /// The instrument whose book is not whole.
+        instrument: InstrumentId,
+        /// Its venue.
+        venue: VenueId,
+        /// What the venue's procedure requires.
+        how: crate::orderbook::Resync,
+    },
     /// Cancel a resting order.
     Cancel {
         /// The order to cancel.

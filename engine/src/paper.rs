@@ -185,6 +185,8 @@ impl Gateway for PaperGateway {
     fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError> {
         let p = match *cmd {
             OrderCommand::New { order, .. } => Pending { due_ns: now_ns + self.latency_ns, order, cancel: false },
+            // Book resyncs are the I/O thread's business, never a gateway's.
+            OrderCommand::Resync { .. } => return Err(GatewayError::NotServed),
             OrderCommand::Cancel { client_id, instrument, venue } => {
                 let order = NewOrder {
                     client_id,

@@ -77,7 +77,7 @@ fn new_orders(cmds: &[OrderCommand]) -> Vec<NewOrder> {
     cmds.iter()
         .map(|c| match c {
             OrderCommand::New { order, .. } => *order,
-            OrderCommand::Cancel { .. } => panic!("unexpected cancel"),
+            other => panic!("unexpected command {other:?}"),
         })
         .collect()
 }
