@@ -3,6 +3,7 @@
 
 mod config;
 mod decode;
+mod mempool;
 mod report;
 mod run;
 
@@ -28,6 +29,8 @@ enum Command {
     Sim(SimArgs),
     /// Decode raw venue frames (one per line, from FILE or stdin) into normalized JSON lines.
     Decode(decode::DecodeArgs),
+    /// Watch a node's mempool: one JSON line per decoded pending Uniswap swap, V2 legs priced.
+    Mempool(mempool::MempoolArgs),
 }
 
 /// Arguments of `crossbar run`.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Sim(args) => run::sim(&args),
         Command::Decode(args) => decode::decode(&args),
+        Command::Mempool(args) => mempool::mempool(&args),
     };
     match result {
         Ok(code) => code,

@@ -2,9 +2,11 @@
 //! loopback venue simulator that speaks the same protocols.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod binance;
 pub mod bybit;
 pub mod decode_tool;
+pub mod eth;
 pub mod feed;
 pub mod io;
 pub mod json;

@@ -57,12 +57,14 @@ fn io_thread_reads_and_decodes_without_allocating_after_warm_up() {
             name: "binance-spot".into(),
             protocol: Protocol::BinanceSpot,
             ws_url: "sim".into(),
+            rest_url: "sim".into(),
             gateway: GatewayKind::Paper,
         },
         VenueConfig {
             name: "binance-usdm".into(),
             protocol: Protocol::BinanceUsdm,
             ws_url: "sim".into(),
+            rest_url: "sim".into(),
             gateway: GatewayKind::Paper,
         },
     ];

@@ -21,12 +21,14 @@ fn setup() -> (Arc<Registry>, Vec<VenueConfig>) {
             name: "binance-spot".into(),
             protocol: Protocol::BinanceSpot,
             ws_url: "sim".into(),
+            rest_url: "sim".into(),
             gateway: GatewayKind::Paper,
         },
         VenueConfig {
             name: "binance-usdm".into(),
             protocol: Protocol::BinanceUsdm,
             ws_url: "sim".into(),
+            rest_url: "sim".into(),
             gateway: GatewayKind::Paper,
         },
     ];
