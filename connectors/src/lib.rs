@@ -14,4 +14,5 @@ pub mod okx;
 pub mod sim;
 pub mod snapshot;
 pub mod venue;
+mod wire;
 pub mod ws;

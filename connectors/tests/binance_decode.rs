@@ -5,17 +5,19 @@ use std::collections::BTreeSet;
 
 use crossbar_connectors::binance::BinanceMarket::{self, Spot, UsdM};
 use crossbar_connectors::binance::{BinanceDecoder, DepthSnapshot, parse_depth_snapshot};
-use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crossbar_connectors::feed::{DecodeError, FrameKind, SymbolTable};
 use crossbar_engine::event::BookUpdateKind::{Delta, Snapshot};
 use crossbar_engine::event::Side::{Buy, Sell};
 use crossbar_engine::event::{
-    BookChunk, BookUpdateKind, FeedStatus, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
+    BookChunk, BookUpdateKind, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
-use crossbar_engine::fixed::{FixedError, Px, Qty, Rate, Scale};
+use crossbar_engine::fixed::{FixedError, Px, Qty, Rate};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, Registry, VenueId};
 use proptest::prelude::*;
 
-const RECV_NS: u64 = 987_654_321;
+mod support;
+
+use support::{assert_rejected, bad_number as bad, decode, ev, nothing, scale};
 
 /// Every file of the reference folders, as `<market>/<name>`.
 const FIXTURES: [&str; 16] = [
@@ -37,21 +39,9 @@ const FIXTURES: [&str; 16] = [
     "usdm/rest_depth_snapshot_GET_fapi_v1_depth.json",
 ];
 
-fn reference_dir() -> String {
-    format!("{}/../../shared/reference/binance", env!("CARGO_MANIFEST_DIR"))
-}
+const VENUE: &str = "binance";
 
-fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/{path}", reference_dir());
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-/// A fixture as text with `from` (which must occur) replaced by `to`.
-fn edited(path: &str, from: &str, to: &str) -> Vec<u8> {
-    let text = String::from_utf8(fixture(path)).unwrap();
-    assert!(text.contains(from), "{path} lacks {from}");
-    text.replace(from, to).into_bytes()
-}
+crate::reference_fixtures!(VENUE);
 
 /// A fixture object rebuilt with member `key` set to the raw JSON text `raw`, or removed when
 /// `raw` is empty.
@@ -64,10 +54,6 @@ fn with_member(path: &str, key: &str, raw: &str) -> Vec<u8> {
         .map(|(k, v)| if k == key { format!("\"{k}\":{raw}") } else { format!("\"{k}\":{v}") })
         .collect();
     format!("{{{}}}", members.join(",")).into_bytes()
-}
-
-fn scale(places: u8) -> Scale {
-    Scale::new(places).unwrap()
 }
 
 /// A decoder that learns every symbol at scale 8 for prices and quantities.
@@ -89,29 +75,8 @@ fn registered(market: BinanceMarket) -> BinanceDecoder {
     BinanceDecoder::new(market, SymbolTable::for_venue(&registry, VenueId(0)))
 }
 
-type Decoded = (Result<FrameKind, DecodeError>, Vec<MarketEvent>);
-
-fn decode(dec: &mut BinanceDecoder, frame: &[u8]) -> Decoded {
-    let mut out = Vec::with_capacity(16);
-    let mut buf = frame.to_vec();
-    let kind = dec.decode(&mut buf, RECV_NS, &mut out);
-    (kind, out)
-}
-
-/// Decodes a market-data frame with a fresh learning decoder; it must succeed.
 fn events(market: BinanceMarket, frame: &[u8]) -> Vec<MarketEvent> {
-    let (kind, out) = decode(&mut learning(market), frame);
-    assert_eq!(kind, Ok(FrameKind::Market), "{}", String::from_utf8_lossy(frame));
-    out
-}
-
-fn nothing(kind: FrameKind) -> Decoded {
-    (Ok(kind), vec![])
-}
-
-fn ev(exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
-    let instrument = InstrumentId(0);
-    MarketEvent { instrument, exch_ts_ms, recv_ns: RECV_NS, decoded_ns: 0, seq, body }
+    support::events(learning(market), frame)
 }
 
 fn seq(first: u64, last: u64, prev: u64) -> SeqIds {
@@ -157,12 +122,7 @@ fn wrap(stream: &str, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn every_reference_file_is_tested_here() {
-    let mut found = BTreeSet::new();
-    for dir in ["spot", "usdm"] {
-        for entry in std::fs::read_dir(format!("{}/{dir}", reference_dir())).unwrap() {
-            found.insert(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
-        }
-    }
+    let found = support::reference_files(VENUE, &["spot", "usdm"]);
     let expected: BTreeSet<String> = FIXTURES.iter().map(|s| s.to_string()).collect();
     assert_eq!(found, expected);
 }
@@ -365,23 +325,6 @@ fn unknown_symbols_and_kinds_write_nothing() {
 
 // ---- malformed frames: exact error, `out` untouched ----------------------------------------
 
-/// Decodes into an `out` that already holds an event and checks the frame fails with
-/// `expected` and leaves `out` exactly as it was.
-fn assert_rejected(dec: &mut BinanceDecoder, frame: &[u8], expected: DecodeError) {
-    let sentinel = ev(1, seq(1, 2, 3), MarketBody::Status(FeedStatus::Connected));
-    let mut out = Vec::with_capacity(16);
-    out.push(sentinel);
-    let mut buf = frame.to_vec();
-    let got = dec.decode(&mut buf, RECV_NS, &mut out);
-    let text = String::from_utf8_lossy(frame);
-    assert_eq!(got, Err(expected), "{text}");
-    assert_eq!(out, [sentinel], "{text}");
-}
-
-fn bad(field: &'static str, source: FixedError) -> DecodeError {
-    DecodeError::BadNumber { field, source }
-}
-
 #[test]
 fn malformed_trades() {
     use DecodeError::{BadInteger, MissingField, WrongType};
@@ -511,21 +454,10 @@ fn reorder(frame: &[u8], perm: &[usize]) -> Vec<u8> {
     format!("{{{}}}", ordered.join(",")).into_bytes()
 }
 
-/// The decoder's contract on any input: no panic; events only with `Market`, each stamped
-/// with the receive time; otherwise `out` untouched.
+/// The decoder's contract on any input (see [`support::check_contract`]); every Binance
+/// market frame writes at least one event.
 fn check_contract(frame: &[u8], market: BinanceMarket) -> Result<(), TestCaseError> {
-    let sentinel = ev(1, seq(1, 2, 3), MarketBody::Status(FeedStatus::Gap));
-    let mut out = vec![sentinel];
-    let mut buf = frame.to_vec();
-    let got = learning(market).decode(&mut buf, RECV_NS, &mut out);
-    prop_assert_eq!(out[0], sentinel);
-    if got == Ok(FrameKind::Market) {
-        prop_assert!(out.len() > 1);
-        prop_assert!(out[1..].iter().all(|e| e.recv_ns == RECV_NS && e.decoded_ns == 0));
-    } else {
-        prop_assert_eq!(out.len(), 1);
-    }
-    Ok(())
+    support::check_contract(learning(market), frame, true)
 }
 
 fn any_market() -> impl Strategy<Value = BinanceMarket> {
@@ -552,19 +484,11 @@ proptest! {
     #[test]
     fn mutated_frames_never_panic(
         which in any::<prop::sample::Index>(),
-        edits in prop::collection::vec((0usize..3, any::<prop::sample::Index>(), any::<u8>()), 1..5),
+        edits in support::edits(),
         market in any_market(),
     ) {
         let mut frame = which.get(&stream_frames()).1.clone();
-        for (op, at, byte) in edits {
-            let i = at.index(frame.len() + 1);
-            match op {
-                0 => frame.insert(i, byte),
-                1 if i < frame.len() => { frame.remove(i); }
-                _ if i < frame.len() => frame[i] = byte,
-                _ => {}
-            }
-        }
+        support::mutate(&mut frame, edits);
         check_contract(&frame, market)?;
     }
 }

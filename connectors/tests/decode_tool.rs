@@ -7,14 +7,11 @@ use std::collections::BTreeSet;
 use crossbar_connectors::decode_tool::{DecodeToolError, VENUES, run_decode};
 use serde_json::{Value, json};
 
-fn reference_dir() -> String {
-    format!("{}/../../shared/reference", env!("CARGO_MANIFEST_DIR"))
-}
+mod support;
 
 /// A fixture as one line of input: pretty-printed JSON has newlines only between tokens.
 fn fixture_line(path: &str) -> String {
-    let full = format!("{}/{path}", reference_dir());
-    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    let text = String::from_utf8(support::fixture("", path)).unwrap();
     format!("{}\n", text.trim().replace(['\n', '\r'], " "))
 }
 
@@ -324,12 +321,7 @@ fn all_cases() -> Vec<Case> {
 
 #[test]
 fn every_reference_file_of_the_three_venues_has_a_case() {
-    let mut found = BTreeSet::new();
-    for dir in ["binance/spot", "binance/usdm", "bybit", "okx"] {
-        for entry in std::fs::read_dir(format!("{}/{dir}", reference_dir())).unwrap() {
-            found.insert(format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy()));
-        }
-    }
+    let found = support::reference_files("", &["binance/spot", "binance/usdm", "bybit", "okx"]);
     let cased: BTreeSet<String> = all_cases().iter().map(|c| c.path.to_owned()).collect();
     assert_eq!(found, cased);
 }

@@ -1,25 +1,21 @@
 //! The OKX decoder against every documented payload in `shared/reference/okx`, field by field,
 //! plus malformed frames (each error exact, `out` untouched) and fuzzing (no panic, field order
 //! irrelevant).
-#![allow(unsafe_code)] // the counting allocator below, as in benches/tests/hot_path_allocs.rs
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeSet;
 
-use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crossbar_connectors::feed::{DecodeError, FrameKind, SymbolTable};
 use crossbar_connectors::okx::OkxDecoder;
 use crossbar_engine::event::BookUpdateKind::{Delta, Snapshot};
 use crossbar_engine::event::Side::{Buy, Sell};
-use crossbar_engine::event::{
-    BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, FeedStatus, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds,
-    Side, Trade, TradeId,
-};
-use crossbar_engine::fixed::{FixedError, Px, Qty, Rate, Scale};
-use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, Registry, VenueId};
+use crossbar_engine::event::{Funding, Level, MarketBody, MarketEvent, SeqIds, Trade, TradeId};
+use crossbar_engine::fixed::{FixedError, Px, Qty, Rate};
+use crossbar_engine::instrument::{InstrumentConfig, Registry, VenueId};
 use proptest::prelude::*;
 
-const RECV_NS: u64 = 987_654_321;
+mod support;
+
+use support::{assert_rejected, bad_number, book, decode, ev, nothing, px, qty, quote, scale};
 
 /// Every file of the reference folder.
 const FIXTURES: [&str; 10] = [
@@ -35,46 +31,9 @@ const FIXTURES: [&str; 10] = [
     "ws_subscribe_response_books.json",
 ];
 
-fn reference_dir() -> String {
-    format!("{}/../../shared/reference/okx", env!("CARGO_MANIFEST_DIR"))
-}
+const VENUE: &str = "okx";
 
-fn fixture(name: &str) -> Vec<u8> {
-    let full = format!("{}/{name}", reference_dir());
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
-
-/// A fixture as text with `from` (which must occur) replaced by `to`.
-fn edited(name: &str, from: &str, to: &str) -> Vec<u8> {
-    let text = String::from_utf8(fixture(name)).unwrap();
-    assert!(text.contains(from), "{name} lacks {from}");
-    text.replace(from, to).into_bytes()
-}
-
-/// A fixture with the member at `path` (object keys, or array indices as digits) set to the
-/// JSON text `raw`, or removed when `raw` is `None`.
-fn with(name: &str, path: &[&str], raw: Option<&str>) -> Vec<u8> {
-    let mut doc: serde_json::Value = serde_json::from_slice(&fixture(name)).unwrap();
-    let (last, parents) = path.split_last().unwrap();
-    let mut node = &mut doc;
-    for key in parents {
-        node = match key.parse::<usize>() {
-            Ok(i) => &mut node[i],
-            Err(_) => &mut node[*key],
-        };
-    }
-    let obj = node.as_object_mut().unwrap();
-    assert!(obj.contains_key(*last), "{name} lacks {path:?}");
-    match raw {
-        Some(raw) => obj.insert((*last).to_owned(), serde_json::from_str(raw).unwrap()),
-        None => obj.remove(*last),
-    };
-    serde_json::to_vec(&doc).unwrap()
-}
-
-fn scale(places: u8) -> Scale {
-    Scale::new(places).unwrap()
-}
+crate::reference_fixtures!(VENUE);
 
 /// A decoder that learns every instrument at scale 8 for prices and quantities.
 fn learning() -> OkxDecoder {
@@ -92,66 +51,12 @@ fn registered() -> OkxDecoder {
     OkxDecoder::new(SymbolTable::for_venue(&registry, VenueId(0)))
 }
 
-fn px(s: &str) -> Px {
-    Px::parse(s.as_bytes(), scale(8)).unwrap()
-}
-
-fn qty(s: &str) -> Qty {
-    Qty::parse(s.as_bytes(), scale(8)).unwrap()
-}
-
-type Decoded = (Result<FrameKind, DecodeError>, Vec<MarketEvent>);
-
-fn decode(dec: &mut OkxDecoder, frame: &[u8]) -> Decoded {
-    let mut out = Vec::with_capacity(16);
-    let mut buf = frame.to_vec();
-    let kind = dec.decode(&mut buf, RECV_NS, &mut out);
-    (kind, out)
-}
-
-/// Decodes a market-data frame with a fresh learning decoder; it must succeed.
 fn events(frame: &[u8]) -> Vec<MarketEvent> {
-    let (kind, out) = decode(&mut learning(), frame);
-    assert_eq!(kind, Ok(FrameKind::Market), "{}", String::from_utf8_lossy(frame));
-    out
-}
-
-fn nothing(kind: FrameKind) -> Decoded {
-    (Ok(kind), vec![])
-}
-
-fn ev(exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
-    MarketEvent { instrument: InstrumentId(0), exch_ts_ms, recv_ns: RECV_NS, decoded_ns: 0, seq, body }
+    support::events(learning(), frame)
 }
 
 fn seq(last: u64, prev: u64) -> SeqIds {
     SeqIds { first: 0, last, prev }
-}
-
-/// The chunk events of one book message: `bids` then `asks`, [`BOOK_CHUNK_LEVELS`] a chunk.
-fn book(kind: BookUpdateKind, ts: u64, seq: SeqIds, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> Vec<MarketEvent> {
-    let levels: Vec<(Side, Level)> = bids
-        .iter()
-        .map(|l| (Buy, l))
-        .chain(asks.iter().map(|l| (Sell, l)))
-        .map(|(side, (p, q))| (side, Level { px: px(p), qty: qty(q) }))
-        .collect();
-    let parts: Vec<&[(Side, Level)]> = levels.chunks(BOOK_CHUNK_LEVELS).collect();
-    let n = parts.len();
-    let mut out = Vec::new();
-    for (i, part) in parts.into_iter().enumerate() {
-        let mut c = BookChunk::new(kind);
-        (c.first, c.last) = (i == 0, i + 1 == n);
-        for &(side, level) in part {
-            assert!(c.push(side, level));
-        }
-        out.push(ev(ts, seq, MarketBody::Book(c)));
-    }
-    out
-}
-
-fn quote(bid: (&str, &str), ask: (&str, &str)) -> MarketBody {
-    MarketBody::Quote(Quote { bid_px: px(bid.0), bid_qty: qty(bid.1), ask_px: px(ask.0), ask_qty: qty(ask.1) })
 }
 
 /// The eight bids and eight asks of both `books` fixtures.
@@ -180,10 +85,7 @@ const BOOKS_ASKS: [(&str, &str); 8] = [
 
 #[test]
 fn every_reference_file_is_tested_here() {
-    let found: BTreeSet<String> = std::fs::read_dir(reference_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let found = support::reference_files(VENUE, &[""]);
     let expected: BTreeSet<String> = FIXTURES.iter().map(|s| s.to_string()).collect();
     assert_eq!(found, expected);
 }
@@ -249,7 +151,8 @@ fn trades() {
 fn funding_rate_is_exact_at_sixteen_places() {
     let out = events(&fixture("funding-rate.json"));
     // "0.0001875391284828": all sixteen decimals are kept.
-    let funding = Funding { mark_px: Px(0), index_px: Px(0), rate: Rate(1_875_391_284_828), next_funding_ms: 1_700_726_400_000 };
+    let funding =
+        Funding { mark_px: Px(0), index_px: Px(0), rate: Rate(1_875_391_284_828), next_funding_ms: 1_700_726_400_000 };
     assert_eq!(out, [ev(1_700_724_675_402, SeqIds::default(), MarketBody::Funding(funding))]);
 }
 
@@ -303,23 +206,6 @@ fn unknown_instruments_write_nothing() {
 }
 
 // ---- malformed frames: exact error, `out` untouched ----------------------------------------
-
-/// Decodes into an `out` that already holds an event and checks the frame fails with
-/// `expected` and leaves `out` exactly as it was.
-fn assert_rejected(dec: &mut OkxDecoder, frame: &[u8], expected: DecodeError) {
-    let sentinel = ev(1, SeqIds { first: 1, last: 2, prev: 3 }, MarketBody::Status(FeedStatus::Connected));
-    let mut out = Vec::with_capacity(16);
-    out.push(sentinel);
-    let mut buf = frame.to_vec();
-    let got = dec.decode(&mut buf, RECV_NS, &mut out);
-    let text = String::from_utf8_lossy(frame);
-    assert_eq!(got, Err(expected), "{text}");
-    assert_eq!(out, [sentinel], "{text}");
-}
-
-fn bad_number(field: &'static str, source: FixedError) -> DecodeError {
-    DecodeError::BadNumber { field, source }
-}
 
 #[test]
 fn malformed_books() {
@@ -403,143 +289,13 @@ fn broken_json() {
     assert!(dec.symbols().entries().is_empty());
 }
 
-// ---- allocation ----------------------------------------------------------------------------
+// ---- allocation and properties -------------------------------------------------------------
 
-/// Counts this thread's heap allocations, so tests running in parallel do not disturb it.
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocs() -> u64 {
-    ALLOCS.try_with(Cell::get).unwrap_or(0)
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-#[test]
-fn decoding_allocates_nothing_after_warm_up() {
+/// What the fuzz tests mutate: every fixture and the plain-text `pong`.
+fn fuzzed_frames() -> Vec<Vec<u8>> {
     let mut frames = all_frames();
-    // Malformed frames too: an error path must not allocate either.
-    frames.extend(frames.clone().into_iter().map(|mut f| {
-        f.truncate(f.len() / 2);
-        f
-    }));
-    let mut dec = learning();
-    let mut out = Vec::with_capacity(64);
-    let mut decode_all = |frames: &mut [Vec<u8>]| {
-        for frame in frames.iter_mut() {
-            out.clear();
-            let _ = dec.decode(frame, RECV_NS, &mut out);
-        }
-    };
-    // Warm-up: the symbol table learns its symbols.
-    decode_all(&mut frames);
-    let before = allocs();
-    for _ in 0..10 {
-        decode_all(&mut frames);
-    }
-    assert_eq!(allocs() - before, 0);
-    // The counter does count.
-    let boxed = std::hint::black_box(Box::new(1u64));
-    assert!(allocs() > before, "{boxed}");
+    frames.push(b"pong".to_vec());
+    frames
 }
 
-// ---- properties ----------------------------------------------------------------------------
-
-/// Every fixture (all JSON): market data, control frames and requests alike.
-fn all_frames() -> Vec<Vec<u8>> {
-    FIXTURES.iter().map(|name| fixture(name)).collect()
-}
-
-/// Rewrites `value` with the members of every object in the order `perm` (a permutation of
-/// member indices), so the decoder sees the same message with a different field order.
-fn reorder(value: &serde_json::Value, perm: &[usize]) -> String {
-    match value {
-        serde_json::Value::Object(map) => {
-            let members: Vec<String> =
-                map.iter().map(|(k, v)| format!("{}:{}", serde_json::json!(k), reorder(v, perm))).collect();
-            let ordered: Vec<&str> = perm.iter().filter_map(|&i| members.get(i).map(String::as_str)).collect();
-            format!("{{{}}}", ordered.join(","))
-        }
-        serde_json::Value::Array(items) => {
-            format!("[{}]", items.iter().map(|v| reorder(v, perm)).collect::<Vec<_>>().join(","))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The decoder's contract on any input: no panic; events only with `Market`, each stamped
-/// with the receive time; otherwise `out` untouched.
-fn check_contract(frame: &[u8]) -> Result<(), TestCaseError> {
-    let sentinel = ev(1, SeqIds { first: 1, last: 2, prev: 3 }, MarketBody::Status(FeedStatus::Gap));
-    let mut out = vec![sentinel];
-    let mut buf = frame.to_vec();
-    let got = learning().decode(&mut buf, RECV_NS, &mut out);
-    prop_assert_eq!(out[0], sentinel);
-    if got == Ok(FrameKind::Market) {
-        prop_assert!(out[1..].iter().all(|e| e.recv_ns == RECV_NS && e.decoded_ns == 0));
-    } else {
-        prop_assert_eq!(out.len(), 1);
-    }
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    #[test]
-    fn field_order_never_matters(which in any::<prop::sample::Index>(), perm in Just((0..32).collect::<Vec<usize>>()).prop_shuffle()) {
-        let frames = all_frames();
-        let frame = which.get(&frames);
-        let expected = decode(&mut learning(), frame);
-        prop_assert!(expected.0.is_ok());
-        let doc: serde_json::Value = serde_json::from_slice(frame).unwrap();
-        prop_assert_eq!(decode(&mut learning(), reorder(&doc, &perm).as_bytes()), expected);
-    }
-
-    #[test]
-    fn arbitrary_bytes_never_panic(frame in prop::collection::vec(any::<u8>(), 0..200)) {
-        check_contract(&frame)?;
-    }
-
-    #[test]
-    fn mutated_frames_never_panic(
-        which in any::<prop::sample::Index>(),
-        edits in prop::collection::vec((0usize..3, any::<prop::sample::Index>(), any::<u8>()), 1..5),
-    ) {
-        let mut frames = all_frames();
-        frames.push(b"pong".to_vec());
-        let mut frame = which.get(&frames).clone();
-        for (op, at, byte) in edits {
-            let i = at.index(frame.len() + 1);
-            match op {
-                0 => frame.insert(i, byte),
-                1 if i < frame.len() => { frame.remove(i); }
-                _ if i < frame.len() => frame[i] = byte,
-                _ => {}
-            }
-        }
-        check_contract(&frame)?;
-    }
-}
+crate::decoder_contract_tests!(learning: learning, fuzzed: fuzzed_frames);

@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use crate::book::{Books, FundingSettled};
 use crate::event::{Fill, Side};
 use crate::fixed::{RATE_SCALE, REFERENCE_SCALE};
-use crate::strategy::StrategyId;
 use crate::instrument::{InstrumentId, InstrumentKind, Registry};
+use crate::strategy::StrategyId;
 
 /// One instrument's position and PnL. Quantities are in contracts (base units for spot).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,7 +140,8 @@ impl Portfolio {
         if inst.kind != InstrumentKind::Perpetual {
             return Decimal::ZERO;
         }
-        let per_unit = -(inst.contract_size * settled.mark_px.to_decimal(REFERENCE_SCALE) * settled.rate.to_decimal(RATE_SCALE));
+        let per_unit =
+            -(inst.contract_size * settled.mark_px.to_decimal(REFERENCE_SCALE) * settled.rate.to_decimal(RATE_SCALE));
         for p in self.by_strategy.iter_mut().skip(id.index()).step_by(self.instruments.max(1)) {
             p.funding += p.qty * per_unit;
         }
@@ -170,7 +171,9 @@ impl Portfolio {
     /// One strategy's PnL, unrealized at current marks.
     pub fn strategy_totals(&self, strategy: StrategyId, registry: &Registry, books: &Books) -> PnlTotals {
         let start = usize::from(strategy.0) * self.instruments;
-        self.by_strategy.get(start..start + self.instruments).map_or_else(PnlTotals::default, |p| Self::sum(p, registry, books))
+        self.by_strategy
+            .get(start..start + self.instruments)
+            .map_or_else(PnlTotals::default, |p| Self::sum(p, registry, books))
     }
 
     fn sum(positions: &[Position], registry: &Registry, books: &Books) -> PnlTotals {

@@ -7,121 +7,54 @@
 use crossbar_engine::event::{
     BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
-use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, REFERENCE_SCALE, Rate, Scale};
-use crossbar_engine::instrument::InstrumentId;
+use crossbar_engine::fixed::REFERENCE_SCALE;
 
 use super::BinanceMarket;
-use super::depth::{BookWriter, for_each_level};
+use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
 use crate::json::{Members, Value};
+use crate::wire::{
+    Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
+};
 
 /// Longest symbol taken from a stream name; Binance symbols are far shorter.
 const MAX_SYMBOL: usize = 32;
 
-/// The members of one payload this decoder may read, by key. Keys are case-sensitive: `e`
-/// (event type) and `E` (event time) are different fields.
-#[derive(Default)]
-struct Fields<'a> {
-    e: Option<Value<'a>>,
-    event_time: Option<Value<'a>>,
-    tx_time: Option<Value<'a>>,
-    s: Option<Value<'a>>,
-    u: Option<Value<'a>>,
-    first_id: Option<Value<'a>>,
-    pu: Option<Value<'a>>,
-    b: Option<Value<'a>>,
-    bid_qty: Option<Value<'a>>,
-    a: Option<Value<'a>>,
-    ask_qty: Option<Value<'a>>,
-    p: Option<Value<'a>>,
-    q: Option<Value<'a>>,
-    m: Option<Value<'a>>,
-    t: Option<Value<'a>>,
-    i: Option<Value<'a>>,
-    r: Option<Value<'a>>,
-    last_update_id: Option<Value<'a>>,
-    bids: Option<Value<'a>>,
-    asks: Option<Value<'a>>,
-    result: Option<Value<'a>>,
-    id: Option<Value<'a>>,
+member_slots! {
+    /// The members of one payload this decoder may read, by key. Keys are case-sensitive: `e`
+    /// (event type) and `E` (event time) are different fields.
+    struct Fields {
+        e: b"e",
+        event_time: b"E",
+        tx_time: b"T",
+        s: b"s",
+        u: b"u",
+        first_id: b"U",
+        pu: b"pu",
+        b: b"b",
+        bid_qty: b"B",
+        a: b"a",
+        ask_qty: b"A",
+        p: b"p",
+        q: b"q",
+        m: b"m",
+        t: b"t",
+        i: b"i",
+        r: b"r",
+        last_update_id: b"lastUpdateId",
+        bids: b"bids",
+        asks: b"asks",
+        result: b"result",
+        id: b"id",
+    }
 }
 
-impl<'a> Fields<'a> {
-    #[inline(always)]
-    fn set(&mut self, key: &[u8], value: Value<'a>) {
-        let slot = match key {
-            b"e" => &mut self.e,
-            b"E" => &mut self.event_time,
-            b"T" => &mut self.tx_time,
-            b"s" => &mut self.s,
-            b"u" => &mut self.u,
-            b"U" => &mut self.first_id,
-            b"pu" => &mut self.pu,
-            b"b" => &mut self.b,
-            b"B" => &mut self.bid_qty,
-            b"a" => &mut self.a,
-            b"A" => &mut self.ask_qty,
-            b"p" => &mut self.p,
-            b"q" => &mut self.q,
-            b"m" => &mut self.m,
-            b"t" => &mut self.t,
-            b"i" => &mut self.i,
-            b"r" => &mut self.r,
-            b"lastUpdateId" => &mut self.last_update_id,
-            b"bids" => &mut self.bids,
-            b"asks" => &mut self.asks,
-            b"result" => &mut self.result,
-            b"id" => &mut self.id,
-            _ => return,
-        };
-        *slot = Some(value);
-    }
-
+impl Fields<'_> {
     /// Venue time: `T` (transaction time) if present, else `E` (event time), else 0.
     #[inline]
     fn exch_ts(&self) -> Result<u64, DecodeError> {
-        match (self.tx_time, self.event_time) {
-            (Some(t), _) => t.u64("T"),
-            (None, Some(e)) => e.u64("E"),
-            (None, None) => Ok(0),
-        }
+        exch_ts(self.tx_time, self.event_time)
     }
-}
-
-#[inline]
-fn required<'a>(value: Option<Value<'a>>, field: &'static str) -> Result<Value<'a>, DecodeError> {
-    value.ok_or(DecodeError::MissingField(field))
-}
-
-#[inline]
-fn req_u64(value: Option<Value<'_>>, field: &'static str) -> Result<u64, DecodeError> {
-    required(value, field)?.u64(field)
-}
-
-#[inline]
-fn req_px(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result<Px, DecodeError> {
-    let s = required(value, field)?.str(field)?;
-    Px::parse(s, scale).map_err(|source| DecodeError::BadNumber { field, source })
-}
-
-#[inline]
-fn req_qty(value: Option<Value<'_>>, field: &'static str, scale: Scale) -> Result<Qty, DecodeError> {
-    let s = required(value, field)?.str(field)?;
-    Qty::parse(s, scale).map_err(|source| DecodeError::BadNumber { field, source })
-}
-
-#[inline]
-fn req_rate(value: Option<Value<'_>>, field: &'static str) -> Result<Rate, DecodeError> {
-    let s = required(value, field)?.str(field)?;
-    Rate::parse(s, RATE_SCALE).map_err(|source| DecodeError::BadNumber { field, source })
-}
-
-/// What the decoder needs of a tracked symbol.
-#[derive(Clone, Copy)]
-struct Inst {
-    id: InstrumentId,
-    px: Scale,
-    qty: Scale,
 }
 
 /// Per-frame context.
@@ -131,18 +64,6 @@ struct Ctx<'a> {
     recv_ns: u64,
     /// The combined-stream name, when the payload came wrapped.
     stream: Option<&'a [u8]>,
-}
-
-impl Ctx<'_> {
-    #[inline]
-    fn event(&self, inst: Inst, exch_ts_ms: u64, seq: SeqIds, body: MarketBody) -> MarketEvent {
-        MarketEvent { instrument: inst.id, exch_ts_ms, recv_ns: self.recv_ns, decoded_ns: 0, seq, body }
-    }
-}
-
-#[inline]
-fn lookup(symbols: &mut SymbolTable, symbol: &[u8]) -> Option<Inst> {
-    symbols.lookup(symbol).map(|e| Inst { id: e.instrument, px: e.price_scale, qty: e.qty_scale })
 }
 
 /// The instrument named by the payload's `s`; `None` when it is not tracked.
@@ -209,6 +130,19 @@ pub(super) fn decode_frame(
     decode_payload(ctx, symbols, &f, out)
 }
 
+/// A payload that names its instrument in `s`, by message kind.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    /// `bookTicker`, or a spot book ticker told by its shape.
+    BookTicker,
+    /// `depthUpdate`.
+    DepthUpdate,
+    /// `aggTrade` (id field `a`) or `trade` (id field `t`): the id's field name and value.
+    Trade(&'static str, Option<Value<'a>>),
+    /// `markPriceUpdate`.
+    MarkPrice,
+}
+
 fn decode_payload(
     ctx: Ctx<'_>,
     symbols: &mut SymbolTable,
@@ -218,35 +152,37 @@ fn decode_payload(
     if ctx.stream == Some(b"!serverShutdown") {
         return Ok(FrameKind::ServerShutdown);
     }
-    match f.e {
+    let payload = match f.e {
         Some(Value::Str(kind)) => match kind {
-            b"bookTicker" => book_ticker(ctx, symbols, f, out),
-            b"depthUpdate" => depth_update(ctx, symbols, f, out),
-            b"aggTrade" => trade(ctx, symbols, f, ("a", f.a), out),
-            b"trade" => trade(ctx, symbols, f, ("t", f.t), out),
-            b"markPriceUpdate" => mark_price(ctx, symbols, f, out),
-            b"serverShutdown" => Ok(FrameKind::ServerShutdown),
-            _ => Ok(FrameKind::Unknown),
+            b"bookTicker" => Payload::BookTicker,
+            b"depthUpdate" => Payload::DepthUpdate,
+            b"aggTrade" => Payload::Trade("a", f.a),
+            b"trade" => Payload::Trade("t", f.t),
+            b"markPriceUpdate" => Payload::MarkPrice,
+            b"serverShutdown" => return Ok(FrameKind::ServerShutdown),
+            _ => return Ok(FrameKind::Unknown),
         },
-        Some(_) => Err(DecodeError::WrongType("e")),
+        Some(_) => return Err(DecodeError::WrongType("e")),
         // Spot partial depth and spot book ticker carry no event type: tell them by shape.
-        None if f.last_update_id.is_some() => partial_depth(ctx, symbols, f, out),
-        None if f.u.is_some() => book_ticker(ctx, symbols, f, out),
-        None if f.result == Some(Value::Null) && f.id.is_some() => Ok(FrameKind::SubscribeAck),
-        None => Ok(FrameKind::Unknown),
-    }
-}
-
-/// `bookTicker`: best bid and ask.
-fn book_ticker(
-    ctx: Ctx<'_>,
-    symbols: &mut SymbolTable,
-    f: &Fields<'_>,
-    out: &mut Vec<MarketEvent>,
-) -> Result<FrameKind, DecodeError> {
+        None if f.last_update_id.is_some() => return partial_depth(ctx, symbols, f, out),
+        None if f.u.is_some() => Payload::BookTicker,
+        None if f.result == Some(Value::Null) && f.id.is_some() => return Ok(FrameKind::SubscribeAck),
+        None => return Ok(FrameKind::Unknown),
+    };
     let Some(inst) = instrument(symbols, f)? else {
         return Ok(FrameKind::UnknownSymbol);
     };
+    match payload {
+        Payload::BookTicker => book_ticker(ctx, inst, f, out)?,
+        Payload::DepthUpdate => depth_update(ctx, inst, f, out)?,
+        Payload::Trade(id_field, id) => trade(ctx, inst, f, (id_field, id), out)?,
+        Payload::MarkPrice => mark_price(ctx, inst, f, out)?,
+    }
+    Ok(FrameKind::Market)
+}
+
+/// `bookTicker`: best bid and ask.
+fn book_ticker(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
     let last = req_u64(f.u, "u")?;
     let quote = Quote {
         bid_px: req_px(f.b, "b", inst.px)?,
@@ -256,20 +192,12 @@ fn book_ticker(
     };
     let exch_ts = f.exch_ts()?;
     let seq = SeqIds { first: 0, last, prev: 0 };
-    out.push(ctx.event(inst, exch_ts, seq, MarketBody::Quote(quote)));
-    Ok(FrameKind::Market)
+    out.push(event(inst, ctx.recv_ns, exch_ts, seq, MarketBody::Quote(quote)));
+    Ok(())
 }
 
 /// `depthUpdate`: a diff (or, on a USD-M `<symbol>@depth<N>` stream, a partial book).
-fn depth_update(
-    ctx: Ctx<'_>,
-    symbols: &mut SymbolTable,
-    f: &Fields<'_>,
-    out: &mut Vec<MarketEvent>,
-) -> Result<FrameKind, DecodeError> {
-    let Some(inst) = instrument(symbols, f)? else {
-        return Ok(FrameKind::UnknownSymbol);
-    };
+fn depth_update(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
     let first = req_u64(f.first_id, "U")?;
     let last = req_u64(f.u, "u")?;
     let prev = match (f.pu, ctx.market) {
@@ -282,9 +210,9 @@ fn depth_update(
     let asks = required(f.a, "a")?;
     let kind =
         if ctx.stream.is_some_and(is_partial_depth_stream) { BookUpdateKind::Snapshot } else { BookUpdateKind::Delta };
-    let template = ctx.event(inst, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
-    write_book(out, template, kind, inst, (bids, "b"), (asks, "a"))?;
-    Ok(FrameKind::Market)
+    let template =
+        event(inst, ctx.recv_ns, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
+    write_book(out, template, kind, inst, LevelShape::PAIR, (bids, "b"), (asks, "a"))
 }
 
 /// Spot `<symbol>@depth<N>`: a top-N snapshot without symbol or event type; the symbol comes
@@ -307,39 +235,20 @@ fn partial_depth(
     let bids = required(f.bids, "bids")?;
     let asks = required(f.asks, "asks")?;
     let kind = BookUpdateKind::Snapshot;
-    let template = ctx.event(inst, exch_ts, SeqIds { first: 0, last, prev: 0 }, MarketBody::Book(BookChunk::new(kind)));
-    write_book(out, template, kind, inst, (bids, "bids"), (asks, "asks"))?;
+    let template =
+        event(inst, ctx.recv_ns, exch_ts, SeqIds { first: 0, last, prev: 0 }, MarketBody::Book(BookChunk::new(kind)));
+    write_book(out, template, kind, inst, LevelShape::PAIR, (bids, "bids"), (asks, "asks"))?;
     Ok(FrameKind::Market)
-}
-
-/// Writes the bids, then the asks, as chunks copied from `template`.
-#[inline]
-fn write_book(
-    out: &mut Vec<MarketEvent>,
-    template: MarketEvent,
-    kind: BookUpdateKind,
-    inst: Inst,
-    (bids, bids_field): (Value<'_>, &'static str),
-    (asks, asks_field): (Value<'_>, &'static str),
-) -> Result<(), DecodeError> {
-    let mut writer = BookWriter::new(out, template, kind);
-    for_each_level(bids, bids_field, inst.px, inst.qty, |l| writer.push(Side::Buy, l))?;
-    for_each_level(asks, asks_field, inst.px, inst.qty, |l| writer.push(Side::Sell, l))?;
-    writer.finish();
-    Ok(())
 }
 
 /// `aggTrade` (id field `a`) and `trade` (id field `t`).
 fn trade(
     ctx: Ctx<'_>,
-    symbols: &mut SymbolTable,
+    inst: Inst,
     f: &Fields<'_>,
     (id_field, id): (&'static str, Option<Value<'_>>),
     out: &mut Vec<MarketEvent>,
-) -> Result<FrameKind, DecodeError> {
-    let Some(inst) = instrument(symbols, f)? else {
-        return Ok(FrameKind::UnknownSymbol);
-    };
+) -> Result<(), DecodeError> {
     let trade_id = req_u64(id, id_field)?;
     let px = req_px(f.p, "p", inst.px)?;
     let qty = req_qty(f.q, "q", inst.qty)?;
@@ -348,21 +257,13 @@ fn trade(
     let exch_ts = req_u64(f.tx_time, "T")?;
     let aggressor = if buyer_is_maker { Side::Sell } else { Side::Buy };
     let body = MarketBody::Trade(Trade { px, qty, aggressor, trade_id: TradeId::from_u64(trade_id) });
-    out.push(ctx.event(inst, exch_ts, SeqIds::default(), body));
-    Ok(FrameKind::Market)
+    out.push(event(inst, ctx.recv_ns, exch_ts, SeqIds::default(), body));
+    Ok(())
 }
 
 /// USD-M `markPriceUpdate`: mark, index, funding rate and next funding time. Its `T` is the
 /// next funding time, so the event time is `E`.
-fn mark_price(
-    ctx: Ctx<'_>,
-    symbols: &mut SymbolTable,
-    f: &Fields<'_>,
-    out: &mut Vec<MarketEvent>,
-) -> Result<FrameKind, DecodeError> {
-    let Some(inst) = instrument(symbols, f)? else {
-        return Ok(FrameKind::UnknownSymbol);
-    };
+fn mark_price(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
     let funding = Funding {
         mark_px: req_px(f.p, "p", REFERENCE_SCALE)?,
         index_px: req_px(f.i, "i", REFERENCE_SCALE)?,
@@ -370,8 +271,8 @@ fn mark_price(
         next_funding_ms: req_u64(f.tx_time, "T")?,
     };
     let exch_ts = req_u64(f.event_time, "E")?;
-    out.push(ctx.event(inst, exch_ts, SeqIds::default(), MarketBody::Funding(funding)));
-    Ok(FrameKind::Market)
+    out.push(event(inst, ctx.recv_ns, exch_ts, SeqIds::default(), MarketBody::Funding(funding)));
+    Ok(())
 }
 
 /// The symbol of a stream name (`bnbbtc@depth5@100ms` → `BNBBTC`), uppercased into `buf`;

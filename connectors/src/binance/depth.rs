@@ -1,91 +1,36 @@
-//! Binance book levels: `[["price","qty"], ...]` arrays into fixed-size [`BookChunk`] events,
-//! and the REST depth snapshot the book sequencer starts from.
+//! The Binance REST depth snapshot the book sequencer starts from, and the venue time rule it
+//! shares with the stream payloads. Levels are `[["price","qty"], ...]` arrays
+//! ([`LevelShape::PAIR`]), walked by the shared [`wire`](crate::wire) helpers.
 
-use crossbar_engine::event::{BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, Level, MarketBody, MarketEvent, Side};
-use crossbar_engine::fixed::{Px, Qty, Scale};
+use crossbar_engine::event::Level;
+use crossbar_engine::fixed::Scale;
+use crossbar_engine::instrument::InstrumentId;
 
 use crate::feed::DecodeError;
-use crate::json::{Elements, Members, Value};
+use crate::json::Value;
+use crate::wire::{Inst, LevelShape, for_each_level, member_slots, parse_levels_into, read_slots, req_u64, required};
 
-/// Calls `sink` with every level of the array `levels` (a message's `b`/`a`, `bids`/`asks`),
-/// in message order.
+/// Venue time in ms: `T` (transaction time) if present, else `E` (event time), else 0.
 ///
 /// # Errors
-/// [`DecodeError::WrongType`] naming `field` when `levels` is not an array of
-/// `["price","qty"]` string pairs, [`DecodeError::BadNumber`] for a price or quantity that is
-/// not an exact non-negative decimal at its scale.
+/// [`DecodeError::WrongType`] / [`DecodeError::BadInteger`] when the one read is not a `u64`.
 #[inline]
-pub(super) fn for_each_level(
-    levels: Value<'_>,
-    field: &'static str,
-    px_scale: Scale,
-    qty_scale: Scale,
-    mut sink: impl FnMut(Level),
-) -> Result<(), DecodeError> {
-    let Value::Array(array) = levels else {
-        return Err(DecodeError::WrongType(field));
-    };
-    let wrong = DecodeError::WrongType(field);
-    let mut it = Elements::new(array);
-    while it.advance()? {
-        let Some(mut pair) = it.enter_array()? else {
-            return Err(wrong);
-        };
-        let px = pair.next_value()?.ok_or(wrong)?.str(field)?;
-        let qty = pair.next_value()?.ok_or(wrong)?.str(field)?;
-        if pair.next_value()?.is_some() {
-            return Err(wrong);
-        }
-        it.resume(&pair)?;
-        let px = Px::parse(px, px_scale).map_err(|source| DecodeError::BadNumber { field, source })?;
-        let qty = Qty::parse(qty, qty_scale).map_err(|source| DecodeError::BadNumber { field, source })?;
-        sink(Level { px, qty });
+pub(super) fn exch_ts(tx_time: Option<Value<'_>>, event_time: Option<Value<'_>>) -> Result<u64, DecodeError> {
+    match (tx_time, event_time) {
+        (Some(t), _) => t.u64("T"),
+        (None, Some(e)) => e.u64("E"),
+        (None, None) => Ok(0),
     }
-    Ok(())
 }
 
-/// Packs the levels of one book message into consecutive [`BookChunk`] events.
-///
-/// Every chunk is a copy of `template` with its own body, so all chunks of a message carry the
-/// same instrument, times and sequence ids; the first has `first`, the last has `last`, and a
-/// message without levels still yields one (empty) chunk so its sequence ids reach the book.
-pub(super) struct BookWriter<'o> {
-    out: &'o mut Vec<MarketEvent>,
-    template: MarketEvent,
-    chunk: BookChunk,
-    emitted: bool,
-}
-
-impl<'o> BookWriter<'o> {
-    /// A writer appending to `out`.
-    pub(super) fn new(out: &'o mut Vec<MarketEvent>, template: MarketEvent, kind: BookUpdateKind) -> Self {
-        Self { out, template, chunk: BookChunk::new(kind), emitted: false }
-    }
-
-    /// Adds one level; `Side::Buy` is a bid, `Side::Sell` an ask.
-    #[inline]
-    pub(super) fn push(&mut self, side: Side, level: Level) {
-        if usize::from(self.chunk.len) >= BOOK_CHUNK_LEVELS {
-            self.flush(false);
-        }
-        let added = self.chunk.push(side, level);
-        debug_assert!(added, "a flushed chunk has room");
-    }
-
-    #[inline]
-    fn flush(&mut self, last: bool) {
-        let mut chunk = self.chunk;
-        chunk.first = !self.emitted;
-        chunk.last = last;
-        self.out.push(MarketEvent { body: MarketBody::Book(chunk), ..self.template });
-        self.emitted = true;
-        self.chunk = BookChunk::new(chunk.kind);
-    }
-
-    /// Emits the final chunk, marked `last`.
-    #[inline]
-    pub(super) fn finish(mut self) {
-        self.flush(true);
+member_slots! {
+    /// The members of a REST depth snapshot this parser reads.
+    struct Snapshot {
+        last_update_id: b"lastUpdateId",
+        event_time: b"E",
+        tx_time: b"T",
+        bids: b"bids",
+        asks: b"asks",
     }
 }
 
@@ -121,44 +66,22 @@ pub fn parse_depth_snapshot(
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> Result<DepthSnapshot, DecodeError> {
-    bids.clear();
-    asks.clear();
-    let result = parse_snapshot_into(body, price_scale, qty_scale, bids, asks);
-    if result.is_err() {
-        bids.clear();
-        asks.clear();
-    }
-    result
+    let inst = Inst { id: InstrumentId(0), px: price_scale, qty: qty_scale };
+    parse_levels_into(bids, asks, |bids, asks| parse_snapshot_into(body, inst, bids, asks))
 }
 
 fn parse_snapshot_into(
     body: &[u8],
-    price_scale: Scale,
-    qty_scale: Scale,
+    inst: Inst,
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> Result<DepthSnapshot, DecodeError> {
-    let (mut id, mut event_ts, mut tx_ts, mut bid_levels, mut ask_levels) = (None, None, None, None, None);
-    for member in Members::new(body) {
-        let (key, value) = member?;
-        match key {
-            b"lastUpdateId" => id = Some(value),
-            b"E" => event_ts = Some(value),
-            b"T" => tx_ts = Some(value),
-            b"bids" => bid_levels = Some(value),
-            b"asks" => ask_levels = Some(value),
-            _ => {}
-        }
-    }
-    let last_update_id = id.ok_or(DecodeError::MissingField("lastUpdateId"))?.u64("lastUpdateId")?;
-    let exch_ts_ms = match (tx_ts, event_ts) {
-        (Some(t), _) => t.u64("T")?,
-        (None, Some(e)) => e.u64("E")?,
-        (None, None) => 0,
-    };
-    let bid_levels = bid_levels.ok_or(DecodeError::MissingField("bids"))?;
-    let ask_levels = ask_levels.ok_or(DecodeError::MissingField("asks"))?;
-    for_each_level(bid_levels, "bids", price_scale, qty_scale, |l| bids.push(l))?;
-    for_each_level(ask_levels, "asks", price_scale, qty_scale, |l| asks.push(l))?;
+    let f = read_slots(body, Snapshot::set)?;
+    let last_update_id = req_u64(f.last_update_id, "lastUpdateId")?;
+    let exch_ts_ms = exch_ts(f.tx_time, f.event_time)?;
+    let bid_levels = required(f.bids, "bids")?;
+    let ask_levels = required(f.asks, "asks")?;
+    for_each_level(bid_levels, "bids", LevelShape::PAIR, inst, |l| bids.push(l))?;
+    for_each_level(ask_levels, "asks", LevelShape::PAIR, inst, |l| asks.push(l))?;
     Ok(DepthSnapshot { last_update_id, exch_ts_ms })
 }

@@ -47,6 +47,7 @@ pub use depth::{DepthSnapshot, parse_depth_snapshot};
 use crossbar_engine::event::MarketEvent;
 
 use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crate::wire::decode_market;
 
 /// Which Binance market a connection serves; decides the stream set and which ids are required.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -123,12 +124,7 @@ impl FeedDecoder for BinanceDecoder {
     /// [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
-        let start = out.len();
-        let result = decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out);
-        if result != Ok(FrameKind::Market) {
-            out.truncate(start);
-        }
-        result
+        decode_market(out, |out| decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out))
     }
 }
 

@@ -9,45 +9,60 @@ use crossbar_engine::event::{
 };
 use crossbar_engine::fixed::{Px, REFERENCE_SCALE};
 
-use super::wire::{
-    Inst, best_level, event, lookup, non_empty, px, qty, rate, req_px, req_qty, req_u64, required, write_book,
-};
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Elements, Members, Value, parse_u64};
+use crate::json::{Value, parse_u64};
+use crate::wire::{
+    Inst, best_level, event, for_each_object, lookup, member_slots, non_empty, px, qty, rate, read_slots, req_px,
+    req_qty, req_u64, required, write_book,
+};
 
 /// Bybit levels are `[price, size]`.
 const LEVEL_WIDTH: usize = 2;
 
-/// The top-level members this decoder reads.
-#[derive(Default)]
-struct Top<'a> {
-    topic: Option<Value<'a>>,
-    kind: Option<Value<'a>>,
-    ts: Option<Value<'a>>,
-    data: Option<Value<'a>>,
-    op: Option<Value<'a>>,
-    success: Option<Value<'a>>,
-    ret_msg: Option<Value<'a>>,
+member_slots! {
+    /// The top-level members this decoder reads.
+    struct Top {
+        topic: b"topic",
+        kind: b"type",
+        ts: b"ts",
+        data: b"data",
+        op: b"op",
+        success: b"success",
+        ret_msg: b"ret_msg",
+    }
 }
 
-impl<'a> Top<'a> {
-    fn read(frame: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut top = Self::default();
-        for member in Members::new(frame) {
-            let (key, value) = member?;
-            let slot = match key {
-                b"topic" => &mut top.topic,
-                b"type" => &mut top.kind,
-                b"ts" => &mut top.ts,
-                b"data" => &mut top.data,
-                b"op" => &mut top.op,
-                b"success" => &mut top.success,
-                b"ret_msg" => &mut top.ret_msg,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-        Ok(top)
+member_slots! {
+    /// The members of an `orderbook` message's `data` this decoder reads.
+    struct BookFields {
+        bids: b"b",
+        asks: b"a",
+        update_id: b"u",
+    }
+}
+
+member_slots! {
+    /// The members of one `publicTrade` element this decoder reads.
+    struct TradeFields {
+        time: b"T",
+        side: b"S",
+        size: b"v",
+        price: b"p",
+        id: b"i",
+    }
+}
+
+member_slots! {
+    /// The members of a `tickers` message's `data` this decoder reads.
+    struct TickerFields {
+        bid_px: b"bid1Price",
+        bid_qty: b"bid1Size",
+        ask_px: b"ask1Price",
+        ask_qty: b"ask1Size",
+        mark: b"markPrice",
+        index: b"indexPrice",
+        funding_rate: b"fundingRate",
+        next_funding: b"nextFundingTime",
     }
 }
 
@@ -96,7 +111,7 @@ pub(super) fn decode_frame(
     recv_ns: u64,
     out: &mut Vec<MarketEvent>,
 ) -> Result<FrameKind, DecodeError> {
-    let top = Top::read(frame)?;
+    let top = read_slots(frame, Top::set)?;
     let Some(topic) = top.topic else {
         return control(&top);
     };
@@ -145,18 +160,9 @@ fn book(top: &Top<'_>, inst: Inst, level1: bool, recv_ns: u64, out: &mut Vec<Mar
         _ => return Err(DecodeError::WrongType("type")),
     };
     let exch_ts = req_u64(top.ts, "ts")?;
-    let (mut bids, mut asks, mut update_id) = (None, None, None);
-    for member in Members::new(data_object(top)?) {
-        let (key, value) = member?;
-        match key {
-            b"b" => bids = Some(value),
-            b"a" => asks = Some(value),
-            b"u" => update_id = Some(value),
-            _ => {}
-        }
-    }
-    let seq = SeqIds { first: 0, last: req_u64(update_id, "u")?, prev: 0 };
-    let (bids, asks) = (required(bids, "b")?, required(asks, "a")?);
+    let f = read_slots(data_object(top)?, BookFields::set)?;
+    let seq = SeqIds { first: 0, last: req_u64(f.update_id, "u")?, prev: 0 };
+    let (bids, asks) = (required(f.bids, "b")?, required(f.asks, "a")?);
     if level1 && kind == BookUpdateKind::Snapshot {
         let bid = best_level(bids, "b", LEVEL_WIDTH, inst)?;
         let ask = best_level(asks, "a", LEVEL_WIDTH, inst)?;
@@ -170,37 +176,20 @@ fn book(top: &Top<'_>, inst: Inst, level1: bool, recv_ns: u64, out: &mut Vec<Mar
 
 /// `publicTrade.{symbol}`: one trade event per element of `data`.
 fn trades(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
-    let Value::Array(data) = required(top.data, "data")? else {
-        return Err(DecodeError::WrongType("data"));
-    };
-    let mut elements = Elements::new(data);
-    while let Some(element) = elements.next_value()? {
-        let Value::Object(obj) = element else {
-            return Err(DecodeError::WrongType("data"));
-        };
-        let (mut time, mut side, mut size, mut price, mut id) = (None, None, None, None, None);
-        for member in Members::new(obj) {
-            let (key, value) = member?;
-            match key {
-                b"T" => time = Some(value),
-                b"S" => side = Some(value),
-                b"v" => size = Some(value),
-                b"p" => price = Some(value),
-                b"i" => id = Some(value),
-                _ => {}
-            }
-        }
-        let exch_ts = req_u64(time, "T")?;
-        let aggressor = match required(side, "S")?.str("S")? {
+    for_each_object(top.data, "data", |obj| {
+        let f = read_slots(obj, TradeFields::set)?;
+        let exch_ts = req_u64(f.time, "T")?;
+        let aggressor = match required(f.side, "S")?.str("S")? {
             b"Buy" => Side::Buy,
             b"Sell" => Side::Sell,
             _ => return Err(DecodeError::WrongType("S")),
         };
-        let trade_id = TradeId::from_bytes(required(id, "i")?.str("i")?).ok_or(DecodeError::WrongType("i"))?;
-        let trade = Trade { px: req_px(price, "p", inst.px)?, qty: req_qty(size, "v", inst.qty)?, aggressor, trade_id };
+        let trade_id = TradeId::from_bytes(required(f.id, "i")?.str("i")?).ok_or(DecodeError::WrongType("i"))?;
+        let trade =
+            Trade { px: req_px(f.price, "p", inst.px)?, qty: req_qty(f.size, "v", inst.qty)?, aggressor, trade_id };
         out.push(event(inst, recv_ns, exch_ts, SeqIds::default(), MarketBody::Trade(trade)));
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `tickers.{symbol}`: a quote when the four best bid/ask fields are all given, then a funding
@@ -208,25 +197,8 @@ fn trades(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -
 /// validated either way; absent and empty fields are the same thing.
 fn ticker(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
     let exch_ts = req_u64(top.ts, "ts")?;
-    let mut f: [Option<Value<'_>>; 8] = [None; 8];
-    for member in Members::new(data_object(top)?) {
-        let (key, value) = member?;
-        let i = match key {
-            b"bid1Price" => 0,
-            b"bid1Size" => 1,
-            b"ask1Price" => 2,
-            b"ask1Size" => 3,
-            b"markPrice" => 4,
-            b"indexPrice" => 5,
-            b"fundingRate" => 6,
-            b"nextFundingTime" => 7,
-            _ => continue,
-        };
-        if let Some(slot) = f.get_mut(i) {
-            *slot = Some(value);
-        }
-    }
-    let [bid_px, bid_qty, ask_px, ask_qty, mark, index, funding_rate, next_funding] = f;
+    let TickerFields { bid_px, bid_qty, ask_px, ask_qty, mark, index, funding_rate, next_funding } =
+        read_slots(data_object(top)?, TickerFields::set)?;
     let bid_px = non_empty(bid_px, "bid1Price")?.map(|s| px(s, "bid1Price", inst.px)).transpose()?;
     let bid_qty = non_empty(bid_qty, "bid1Size")?.map(|s| qty(s, "bid1Size", inst.qty)).transpose()?;
     let ask_px = non_empty(ask_px, "ask1Price")?.map(|s| px(s, "ask1Price", inst.px)).transpose()?;

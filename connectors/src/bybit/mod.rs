@@ -52,13 +52,13 @@
 
 mod decode;
 mod rest;
-pub(crate) mod wire;
 
 pub use rest::{OrderbookSnapshot, SnapshotError, parse_orderbook_snapshot};
 
 use crossbar_engine::event::MarketEvent;
 
 use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crate::wire::decode_market;
 
 /// Which Bybit product category a connection serves: each has its own public endpoint, and the
 /// same symbol (`BTCUSDT`) names a different instrument in each.
@@ -142,12 +142,7 @@ impl FeedDecoder for BybitDecoder {
     /// [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
-        let start = out.len();
-        let result = decode::decode_frame(&mut self.symbols, frame, recv_ns, out);
-        if result != Ok(FrameKind::Market) {
-            out.truncate(start);
-        }
-        result
+        decode_market(out, |out| decode::decode_frame(&mut self.symbols, frame, recv_ns, out))
     }
 }
 

@@ -5,9 +5,28 @@ use crossbar_engine::event::Level;
 use crossbar_engine::fixed::Scale;
 use crossbar_engine::instrument::InstrumentId;
 
-use super::wire::{Inst, for_each_level, req_u64, required};
 use crate::feed::DecodeError;
-use crate::json::{Members, Value};
+use crate::json::Value;
+use crate::wire::{Inst, for_each_level, member_slots, parse_levels_into, read_slots, req_u64, required};
+
+member_slots! {
+    /// The members of the response this parser reads.
+    struct Response {
+        ret_code: b"retCode",
+        result: b"result",
+    }
+}
+
+member_slots! {
+    /// The members of `result` this parser reads.
+    struct Book {
+        b: b"b",
+        a: b"a",
+        u: b"u",
+        seq: b"seq",
+        ts: b"ts",
+    }
+}
 
 /// The header of a REST book snapshot; its levels went into the caller's vectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,15 +73,8 @@ pub fn parse_orderbook_snapshot(
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> Result<OrderbookSnapshot, SnapshotError> {
-    bids.clear();
-    asks.clear();
     let inst = Inst { id: InstrumentId(0), px: price_scale, qty: qty_scale };
-    let result = parse_into(body, inst, bids, asks);
-    if result.is_err() {
-        bids.clear();
-        asks.clear();
-    }
-    result
+    parse_levels_into(bids, asks, |bids, asks| parse_into(body, inst, bids, asks))
 }
 
 fn parse_into(
@@ -71,40 +83,21 @@ fn parse_into(
     bids: &mut Vec<Level>,
     asks: &mut Vec<Level>,
 ) -> Result<OrderbookSnapshot, SnapshotError> {
-    let (mut ret_code, mut result) = (None, None);
-    for member in Members::new(body) {
-        let (key, value) = member?;
-        match key {
-            b"retCode" => ret_code = Some(value),
-            b"result" => result = Some(value),
-            _ => {}
-        }
-    }
-    let code = req_u64(ret_code, "retCode")?;
+    let response = read_slots(body, Response::set)?;
+    let code = req_u64(response.ret_code, "retCode")?;
     if code != 0 {
         return Err(SnapshotError::Refused(code));
     }
-    let Value::Object(result) = required(result, "result")? else {
+    let Value::Object(result) = required(response.result, "result")? else {
         return Err(DecodeError::WrongType("result").into());
     };
-    let (mut b, mut a, mut u, mut seq, mut ts) = (None, None, None, None, None);
-    for member in Members::new(result) {
-        let (key, value) = member?;
-        match key {
-            b"b" => b = Some(value),
-            b"a" => a = Some(value),
-            b"u" => u = Some(value),
-            b"seq" => seq = Some(value),
-            b"ts" => ts = Some(value),
-            _ => {}
-        }
-    }
+    let book = read_slots(result, Book::set)?;
     let snapshot = OrderbookSnapshot {
-        update_id: req_u64(u, "u")?,
-        cross_seq: req_u64(seq, "seq")?,
-        exch_ts_ms: req_u64(ts, "ts")?,
+        update_id: req_u64(book.u, "u")?,
+        cross_seq: req_u64(book.seq, "seq")?,
+        exch_ts_ms: req_u64(book.ts, "ts")?,
     };
-    for_each_level(required(b, "b")?, "b", 2, inst, |l| bids.push(l))?;
-    for_each_level(required(a, "a")?, "a", 2, inst, |l| asks.push(l))?;
+    for_each_level(required(book.b, "b")?, "b", 2, inst, |l| bids.push(l))?;
+    for_each_level(required(book.a, "a")?, "a", 2, inst, |l| asks.push(l))?;
     Ok(snapshot)
 }

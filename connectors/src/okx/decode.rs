@@ -9,11 +9,12 @@ use crossbar_engine::event::{
 };
 use crossbar_engine::fixed::{Px, Qty};
 
-use crate::bybit::wire::{
-    Inst, best_level, event, lookup, px, qty, rate, req_px, req_qty, req_str_u64, req_u64, required, write_book,
-};
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Elements, Members, Value};
+use crate::json::{Members, Value};
+use crate::wire::{
+    Inst, best_level, event, for_each_object, lookup, member_slots, px, qty, read_slots, req_px, req_qty, req_rate,
+    req_str_u64, req_u64, required, write_book,
+};
 
 /// OKX levels are `[price, size, liquidated orders (deprecated, "0"), order count]`.
 const LEVEL_WIDTH: usize = 4;
@@ -99,54 +100,28 @@ impl Channel {
     }
 }
 
-/// The members of one element of `data` this decoder may read.
-#[derive(Default)]
-struct Fields<'a> {
-    asks: Option<Value<'a>>,
-    bids: Option<Value<'a>>,
-    ts: Option<Value<'a>>,
-    seq_id: Option<Value<'a>>,
-    prev_seq_id: Option<Value<'a>>,
-    trade_id: Option<Value<'a>>,
-    px: Option<Value<'a>>,
-    sz: Option<Value<'a>>,
-    side: Option<Value<'a>>,
-    funding_rate: Option<Value<'a>>,
-    funding_time: Option<Value<'a>>,
-    bid_px: Option<Value<'a>>,
-    bid_sz: Option<Value<'a>>,
-    ask_px: Option<Value<'a>>,
-    ask_sz: Option<Value<'a>>,
+member_slots! {
+    /// The members of one element of `data` this decoder may read.
+    struct Fields {
+        asks: b"asks",
+        bids: b"bids",
+        ts: b"ts",
+        seq_id: b"seqId",
+        prev_seq_id: b"prevSeqId",
+        trade_id: b"tradeId",
+        px: b"px",
+        sz: b"sz",
+        side: b"side",
+        funding_rate: b"fundingRate",
+        funding_time: b"fundingTime",
+        bid_px: b"bidPx",
+        bid_sz: b"bidSz",
+        ask_px: b"askPx",
+        ask_sz: b"askSz",
+    }
 }
 
-impl<'a> Fields<'a> {
-    fn read(obj: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut f = Self::default();
-        for member in Members::new(obj) {
-            let (key, value) = member?;
-            let slot = match key {
-                b"asks" => &mut f.asks,
-                b"bids" => &mut f.bids,
-                b"ts" => &mut f.ts,
-                b"seqId" => &mut f.seq_id,
-                b"prevSeqId" => &mut f.prev_seq_id,
-                b"tradeId" => &mut f.trade_id,
-                b"px" => &mut f.px,
-                b"sz" => &mut f.sz,
-                b"side" => &mut f.side,
-                b"fundingRate" => &mut f.funding_rate,
-                b"fundingTime" => &mut f.funding_time,
-                b"bidPx" => &mut f.bid_px,
-                b"bidSz" => &mut f.bid_sz,
-                b"askPx" => &mut f.ask_px,
-                b"askSz" => &mut f.ask_sz,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
-        Ok(f)
-    }
-
+impl Fields<'_> {
     /// `ts`: venue time in ms, a string of digits.
     #[inline]
     fn ts(&self) -> Result<u64, DecodeError> {
@@ -200,23 +175,16 @@ pub(super) fn decode_frame(
         },
         _ => BookUpdateKind::Snapshot,
     };
-    let Value::Array(data) = required(top.data, "data")? else {
-        return Err(DecodeError::WrongType("data"));
-    };
-    let mut elements = Elements::new(data);
-    while let Some(element) = elements.next_value()? {
-        let Value::Object(obj) = element else {
-            return Err(DecodeError::WrongType("data"));
-        };
-        let f = Fields::read(obj)?;
+    for_each_object(top.data, "data", |obj| {
+        let f = read_slots(obj, Fields::set)?;
         match channel {
-            Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out)?,
-            Channel::Bbo => bbo(&f, inst, recv_ns, out)?,
-            Channel::Trades => trade(&f, inst, recv_ns, out)?,
-            Channel::Funding => funding(&f, inst, recv_ns, out)?,
-            Channel::Tickers => ticker(&f, inst, recv_ns, out)?,
+            Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out),
+            Channel::Bbo => bbo(&f, inst, recv_ns, out),
+            Channel::Trades => trade(&f, inst, recv_ns, out),
+            Channel::Funding => funding(&f, inst, recv_ns, out),
+            Channel::Tickers => ticker(&f, inst, recv_ns, out),
         }
-    }
+    })?;
     Ok(FrameKind::Market)
 }
 
@@ -267,7 +235,7 @@ fn funding(f: &Fields<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>)
     let funding = Funding {
         mark_px: Px(0),
         index_px: Px(0),
-        rate: rate(required(f.funding_rate, "fundingRate")?.str("fundingRate")?, "fundingRate")?,
+        rate: req_rate(f.funding_rate, "fundingRate")?,
         next_funding_ms: req_str_u64(f.funding_time, "fundingTime")?,
     };
     let exch_ts = f.ts()?;

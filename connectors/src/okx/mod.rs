@@ -48,6 +48,7 @@ mod decode;
 use crossbar_engine::event::MarketEvent;
 
 use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crate::wire::decode_market;
 
 /// The websocket path of OKX's public channels.
 pub const PUBLIC_WS_PATH: &str = "/ws/v5/public";
@@ -98,12 +99,7 @@ impl FeedDecoder for OkxDecoder {
     /// digits), [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
-        let start = out.len();
-        let result = decode::decode_frame(&mut self.symbols, frame, recv_ns, out);
-        if result != Ok(FrameKind::Market) {
-            out.truncate(start);
-        }
-        result
+        decode_market(out, |out| decode::decode_frame(&mut self.symbols, frame, recv_ns, out))
     }
 }
 

@@ -1,9 +1,14 @@
-//! Wire helpers shared by the Bybit and OKX decoders: arrays of price levels, the packing of one
-//! book message into fixed-size [`BookChunk`] events, optional string fields and funding rates.
+//! Wire helpers shared by the Binance, Bybit and OKX decoders: required-field lookups, exact
+//! fixed-point fields that name themselves in their errors, arrays of price levels, the packing
+//! of one book message into fixed-size [`BookChunk`] events, and the [`FeedDecoder`] contract
+//! that a frame which is not market data leaves `out` as it was.
 //!
-//! Both venues send levels as arrays of strings (`["16493.50","0.006"]` on Bybit,
-//! `["8476.98","415","0","13"]` on OKX) and both send funding rates as decimal strings, so the
-//! code lives once, here, and the OKX decoder borrows it.
+//! All three venues send prices, sizes and funding rates as decimal strings and book levels as
+//! arrays of strings (`["0.0024","10"]` on Binance, `["16493.50","0.006"]` on Bybit,
+//! `["8476.98","415","0","13"]` on OKX), so the code lives once, here; each venue's message
+//! shapes stay in its own module.
+//!
+//! [`FeedDecoder`]: crate::feed::FeedDecoder
 
 use crossbar_engine::event::{
     BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, Level, MarketBody, MarketEvent, SeqIds, Side,
@@ -11,8 +16,78 @@ use crossbar_engine::event::{
 use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, Rate, Scale};
 use crossbar_engine::instrument::InstrumentId;
 
-use crate::feed::{DecodeError, SymbolTable};
-use crate::json::{Elements, Value, parse_u64};
+use crate::feed::{DecodeError, FrameKind, SymbolTable};
+use crate::json::{Elements, Members, Value, parse_u64};
+
+/// Declares a struct of optional JSON member slots, `field: b"key"` each, and its `set`, which
+/// stores a member in the slot of its key (the last duplicate wins) and ignores other keys.
+/// Decoders collect a message's members this way in one pass and interpret them afterwards, so
+/// member order is never relied on.
+macro_rules! member_slots {
+    ($(#[$meta:meta])* struct $name:ident { $($field:ident: $key:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Default)]
+        struct $name<'a> {
+            $($field: Option<$crate::json::Value<'a>>,)*
+        }
+
+        impl<'a> $name<'a> {
+            /// Stores `value` in the slot of `key`, if it has one.
+            #[inline(always)]
+            fn set(&mut self, key: &[u8], value: $crate::json::Value<'a>) {
+                let slot = match key {
+                    $($key => &mut self.$field,)*
+                    _ => return,
+                };
+                *slot = Some(value);
+            }
+        }
+    };
+}
+pub(crate) use member_slots;
+
+/// The slots `S` (a [`member_slots!`] struct) filled from the members of the object `obj` by
+/// `set` (its `S::set`).
+///
+/// # Errors
+/// [`DecodeError::Json`] when `obj` is not a well-formed object.
+#[inline]
+pub(crate) fn read_slots<'a, S: Default>(
+    obj: &'a [u8],
+    set: impl Fn(&mut S, &'a [u8], Value<'a>),
+) -> Result<S, DecodeError> {
+    let mut slots = S::default();
+    for member in Members::new(obj) {
+        let (key, value) = member?;
+        set(&mut slots, key, value);
+    }
+    Ok(slots)
+}
+
+/// Calls `each` with every element of the required array `data` (named `field`), each of which
+/// must be an object: the `data` member of Bybit trades and of every OKX message.
+///
+/// # Errors
+/// [`DecodeError::MissingField`] / [`DecodeError::WrongType`] naming `field` when `data` is
+/// absent, not an array or holds something else than objects; whatever `each` returns.
+#[inline]
+pub(crate) fn for_each_object<'a>(
+    data: Option<Value<'a>>,
+    field: &'static str,
+    mut each: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let Value::Array(array) = required(data, field)? else {
+        return Err(DecodeError::WrongType(field));
+    };
+    let mut elements = Elements::new(array);
+    while let Some(element) = elements.next_value()? {
+        let Value::Object(obj) = element else {
+            return Err(DecodeError::WrongType(field));
+        };
+        each(obj)?;
+    }
+    Ok(())
+}
 
 /// What a decoder needs of a tracked symbol.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +142,12 @@ pub(crate) fn req_qty(value: Option<Value<'_>>, field: &'static str, scale: Scal
     qty(required(value, field)?.str(field)?, field, scale)
 }
 
+/// A required funding-rate string at [`RATE_SCALE`] (see [`rate`]).
+#[inline]
+pub(crate) fn req_rate(value: Option<Value<'_>>, field: &'static str) -> Result<Rate, DecodeError> {
+    rate(required(value, field)?.str(field)?, field)
+}
+
 /// A price string at `scale`, exactly.
 #[inline]
 pub(crate) fn px(s: &[u8], field: &'static str, scale: Scale) -> Result<Px, DecodeError> {
@@ -102,9 +183,34 @@ pub(crate) fn rate(s: &[u8], field: &'static str) -> Result<Rate, DecodeError> {
     Rate::parse(s, RATE_SCALE).map_err(|source| DecodeError::BadNumber { field, source })
 }
 
+/// How a venue spells one price level: an array of strings, price and quantity first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LevelShape {
+    /// Strings in a level: price, quantity, then `width - 2` this crate does not use (OKX's
+    /// deprecated liquidated-orders count and its order count).
+    width: usize,
+    /// Refuse a level at its first element past `width` (Binance) rather than read every
+    /// element, each a string, before counting them (Bybit, OKX). The two differ only in which
+    /// error a level that is too long and malformed further on gets.
+    stop_at_extra: bool,
+}
+
+impl LevelShape {
+    /// Binance's `["price","qty"]`: a third element is refused as soon as it is read.
+    pub(crate) const PAIR: Self = Self { width: 2, stop_at_extra: true };
+}
+
+impl From<usize> for LevelShape {
+    /// `width` strings, all read before their count is checked.
+    #[inline]
+    fn from(width: usize) -> Self {
+        Self { width, stop_at_extra: false }
+    }
+}
+
 /// Calls `sink` with every level of the array `levels`, in message order. Each level is an
-/// array of exactly `width` strings: price, quantity, then `width - 2` strings this crate does
-/// not use (OKX's deprecated liquidated-orders count and its order count).
+/// array of strings of the venue's `shape` (a width: price, quantity, then `width - 2` strings
+/// this crate does not use).
 ///
 /// # Errors
 /// [`DecodeError::WrongType`] naming `field` when `levels` is not an array of such arrays,
@@ -114,10 +220,11 @@ pub(crate) fn rate(s: &[u8], field: &'static str) -> Result<Rate, DecodeError> {
 pub(crate) fn for_each_level(
     levels: Value<'_>,
     field: &'static str,
-    width: usize,
+    shape: impl Into<LevelShape>,
     inst: Inst,
     mut sink: impl FnMut(Level),
 ) -> Result<(), DecodeError> {
+    let LevelShape { width, stop_at_extra } = shape.into();
     let wrong = DecodeError::WrongType(field);
     let Value::Array(array) = levels else {
         return Err(wrong);
@@ -131,6 +238,9 @@ pub(crate) fn for_each_level(
         let size = entry.next_value()?.ok_or(wrong)?.str(field)?;
         let mut n = 2;
         while let Some(extra) = entry.next_value()? {
+            if stop_at_extra && n >= width {
+                return Err(wrong);
+            }
             extra.str(field)?;
             n += 1;
         }
@@ -148,11 +258,11 @@ pub(crate) fn for_each_level(
 pub(crate) fn best_level(
     levels: Value<'_>,
     field: &'static str,
-    width: usize,
+    shape: impl Into<LevelShape>,
     inst: Inst,
 ) -> Result<Level, DecodeError> {
     let mut best = None;
-    for_each_level(levels, field, width, inst, |l| {
+    for_each_level(levels, field, shape, inst, |l| {
         best.get_or_insert(l);
     })?;
     Ok(best.unwrap_or_default())
@@ -172,6 +282,7 @@ pub(crate) struct BookWriter<'o> {
 
 impl<'o> BookWriter<'o> {
     /// A writer appending `kind` chunks to `out`.
+    #[inline]
     pub(crate) fn new(out: &'o mut Vec<MarketEvent>, template: MarketEvent, kind: BookUpdateKind) -> Self {
         Self { out, template, chunk: BookChunk::new(kind), emitted: false }
     }
@@ -182,8 +293,8 @@ impl<'o> BookWriter<'o> {
         if usize::from(self.chunk.len) >= BOOK_CHUNK_LEVELS {
             self.flush(false);
         }
-        // Never full here: a full chunk was flushed just above.
-        let _ = self.chunk.push(side, level);
+        let added = self.chunk.push(side, level);
+        debug_assert!(added, "a flushed chunk has room");
     }
 
     #[inline]
@@ -204,7 +315,7 @@ impl<'o> BookWriter<'o> {
 }
 
 /// Writes a whole book message: the bids, then the asks, each side in message order, as chunks
-/// copied from `template`. Levels are `width` strings wide (see [`for_each_level`]).
+/// copied from `template`. Levels are spelled as `shape` says (see [`for_each_level`]).
 ///
 /// # Errors
 /// As [`for_each_level`]; chunks already written stay in `out` for the caller to truncate.
@@ -214,15 +325,50 @@ pub(crate) fn write_book(
     template: MarketEvent,
     kind: BookUpdateKind,
     inst: Inst,
-    width: usize,
+    shape: impl Into<LevelShape>,
     (bids, bids_field): (Value<'_>, &'static str),
     (asks, asks_field): (Value<'_>, &'static str),
 ) -> Result<(), DecodeError> {
+    let shape = shape.into();
     let mut writer = BookWriter::new(out, template, kind);
-    for_each_level(bids, bids_field, width, inst, |l| writer.push(Side::Buy, l))?;
-    for_each_level(asks, asks_field, width, inst, |l| writer.push(Side::Sell, l))?;
+    for_each_level(bids, bids_field, shape, inst, |l| writer.push(Side::Buy, l))?;
+    for_each_level(asks, asks_field, shape, inst, |l| writer.push(Side::Sell, l))?;
     writer.finish();
     Ok(())
+}
+
+/// The body of every venue's [`FeedDecoder::decode`](crate::feed::FeedDecoder::decode): runs
+/// `decode_frame` on `out` and truncates `out` back to where it was unless the frame was
+/// [`FrameKind::Market`], so a frame that fails never leaves half its events behind.
+#[inline]
+pub(crate) fn decode_market(
+    out: &mut Vec<MarketEvent>,
+    decode_frame: impl FnOnce(&mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError>,
+) -> Result<FrameKind, DecodeError> {
+    let start = out.len();
+    let result = decode_frame(out);
+    if result != Ok(FrameKind::Market) {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Runs `parse` into `bids` and `asks`, which are cleared first and cleared again when it
+/// fails: a REST book snapshot fills both or leaves both empty. Off the hot path; it allocates
+/// only when the vectors must grow.
+pub(crate) fn parse_levels_into<T, E>(
+    bids: &mut Vec<Level>,
+    asks: &mut Vec<Level>,
+    parse: impl FnOnce(&mut Vec<Level>, &mut Vec<Level>) -> Result<T, E>,
+) -> Result<T, E> {
+    bids.clear();
+    asks.clear();
+    let result = parse(bids, asks);
+    if result.is_err() {
+        bids.clear();
+        asks.clear();
+    }
+    result
 }
 
 #[cfg(test)]
@@ -240,7 +386,6 @@ mod tests {
         assert_eq!(r("0.00000000000000001"), bad(FixedError::TooManyDecimals { scale: 16 }));
         assert_eq!(r("1e-4"), bad(FixedError::Exponent));
     }
-
 
     #[test]
     fn levels_must_have_the_venue_width() {
