@@ -1,6 +1,7 @@
 //! `crossbar`: the command line. It wires config to connectors, strategies and the engine, and
 //! nothing else: every piece of trading logic lives in the library crates.
 
+mod bench;
 mod config;
 mod decode;
 mod mempool;
@@ -29,6 +30,8 @@ enum Command {
     Sim(SimArgs),
     /// Decode raw venue frames (one per line, from FILE or stdin) into normalized JSON lines.
     Decode(decode::DecodeArgs),
+    /// Benchmark the real pipeline on a replayed stream and gate it against a latency budget.
+    Bench(bench::BenchArgs),
     /// Watch a node's mempool: one JSON line per decoded pending Uniswap swap, V2 legs priced.
     Mempool(mempool::MempoolArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => run::sim(&args),
         Command::Decode(args) => decode::decode(&args),
         Command::Mempool(args) => mempool::mempool(&args),
+        Command::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(code) => code,

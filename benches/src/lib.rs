@@ -1,6 +1,14 @@
 //! Shared fixtures of crossbar's benches and hot-path tests: a small instrument set, recorded
 //! style frames, and a harness that drives the real per-event path without sockets.
+//!
+//! It also holds what `crossbar bench` is made of: a loopback [`replay`] venue, the real
+//! threaded [`pipeline`] under it, the same-run [`floor`]s, and the latency gate's [`budget`].
 #![forbid(unsafe_code)]
+
+pub mod budget;
+pub mod floor;
+pub mod pipeline;
+pub mod replay;
 
 use std::sync::Arc;
 

@@ -48,7 +48,7 @@ use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
 use crate::okx::OkxDecoder;
 
 /// The VENUE names `crossbar decode` accepts.
-pub const VENUES: [&str; 5] = ["binance-spot", "binance-usdm", "bybit-spot", "bybit-linear", "okx"];
+pub const VENUES: [&str; 6] = ["binance-spot", "binance-usdm", "bybit-spot", "bybit-linear", "okx", "ethereum"];
 
 /// Decimal places of every price the tool reads (see the [module documentation](self)).
 pub const PRICE_SCALE: Scale = match Scale::new(10) {
@@ -127,6 +127,9 @@ pub fn run_decode(
     stdout: &mut impl Write,
     stderr: &mut impl Write,
 ) -> Result<bool, DecodeToolError> {
+    if venue == "ethereum" {
+        return run_ethereum(input, stdout, stderr);
+    }
     let (venue, mut decoder) =
         Decoder::for_venue(venue).ok_or_else(|| DecodeToolError::UnknownVenue(venue.to_owned()))?;
     let mut printer = Printer::new(venue);
@@ -324,6 +327,37 @@ impl<'s> Obj<'s> {
     }
 }
 
+/// `--venue ethereum`: one `eth_subscription` notification per line, one `pending_swap` line per
+/// decoded swap, pool-dependent fields `null` (there is no node to ask offline).
+fn run_ethereum(
+    mut input: impl BufRead,
+    stdout: &mut impl Write,
+    stderr: &mut impl Write,
+) -> Result<bool, DecodeToolError> {
+    let (mut frame, mut out) = (Vec::with_capacity(64 * 1024), String::with_capacity(4 * 1024));
+    let (mut any_malformed, mut line_no) = (false, 0u64);
+    loop {
+        frame.clear();
+        if input.read_until(b'\n', &mut frame)? == 0 {
+            break;
+        }
+        line_no += 1;
+        if frame.trim_ascii().is_empty() {
+            continue;
+        }
+        out.clear();
+        match crate::eth::decode_notification_line(frame.trim_ascii(), &mut out) {
+            Ok(_) => stdout.write_all(out.as_bytes())?,
+            Err(e) => {
+                any_malformed = true;
+                writeln!(stderr, "line {line_no}: {e}")?;
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(any_malformed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,7 +369,7 @@ mod tests {
         let Err(e) = got else { panic!("accepted an unknown venue") };
         assert_eq!(
             e.to_string(),
-            r#"unknown venue "kraken"; valid venues: binance-spot, binance-usdm, bybit-spot, bybit-linear, okx"#
+            r#"unknown venue "kraken"; valid venues: binance-spot, binance-usdm, bybit-spot, bybit-linear, okx, ethereum"#
         );
         assert!(out.is_empty() && err.is_empty());
     }

@@ -420,7 +420,10 @@ fn clean_input_reports_no_malformed_line() {
 #[test]
 fn every_venue_name_is_accepted_and_others_are_refused() {
     for venue in VENUES {
-        let (malformed, lines, _) = run(venue, "{}\n");
+        // A valid message that carries no data: any JSON object on a CEX stream, a JSON-RPC
+        // reply on Ethereum (a bare `{}` is not JSON-RPC there).
+        let neutral = if venue == "ethereum" { "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x1\"}\n" } else { "{}\n" };
+        let (malformed, lines, _) = run(venue, neutral);
         assert_eq!((malformed, lines.len()), (false, 0), "{venue}");
     }
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -430,4 +433,36 @@ fn every_venue_name_is_accepted_and_others_are_refused() {
     for venue in VENUES {
         assert!(message.contains(venue), "{message}");
     }
+}
+
+#[test]
+fn ethereum_notifications_print_pending_swaps_and_requests_print_nothing() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/ethereum/anvil");
+    let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    let mut input = String::new();
+    for p in &names {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        input.push_str(&v.to_string());
+        input.push('\n');
+    }
+    input.push_str("{\"jsonrpc\":\"2.0\",\"method\":\"eth_subscription\",\"params\":[1]}\n");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let malformed = run_decode("ethereum", input.as_bytes(), &mut out, &mut err).unwrap();
+    assert!(malformed);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Requests, replies, heads and hash-only notifications carry no swap; the four full
+    // pending transactions are Router02 swaps.
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let exact_out = lines.iter().find(|l| l["method"] == "swapTokensForExactTokens").unwrap();
+    assert_eq!(exact_out["exact"], "out");
+    assert_eq!(exact_out["amount_out"], "500000000000000000");
+    assert_eq!(exact_out["amount_in_max"], "1000000000000000000");
+    assert_eq!(exact_out["amount_in"], serde_json::Value::Null);
+    assert_eq!(exact_out["pools"], serde_json::Value::Null);
+    assert_eq!(
+        String::from_utf8(err).unwrap(),
+        format!("line {}: field \"params\" has the wrong type\n", names.len() + 1)
+    );
 }

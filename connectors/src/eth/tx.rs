@@ -71,6 +71,11 @@ pub enum Notification<'a> {
     Head(Head),
     /// A subscription notification of another shape (a log, say): the raw `result` object.
     OtherSubscription(&'a [u8]),
+    /// A JSON-RPC request (a client's frame, such as a recorded `eth_subscribe`): no data in it.
+    Request {
+        /// The method named.
+        method: &'a [u8],
+    },
     /// A JSON-RPC response (`id` present): the raw `id` and `result` (or `None` with an `error`).
     Response {
         /// The raw id (a JSON number or string, as written).
@@ -86,7 +91,7 @@ pub enum Notification<'a> {
 /// [`FrameError`] when the frame is not JSON-RPC JSON or a field is not of its type.
 pub fn parse_notification(frame: &[u8]) -> Result<Notification<'_>, FrameError> {
     let mut method: Option<&[u8]> = None;
-    let mut params: Option<&[u8]> = None;
+    let mut params: Option<Value<'_>> = None;
     let mut id: Option<&[u8]> = None;
     let mut result: Option<Value<'_>> = None;
     let mut has_error = false;
@@ -94,10 +99,7 @@ pub fn parse_notification(frame: &[u8]) -> Result<Notification<'_>, FrameError> 
         let (k, v) = m?;
         match k {
             b"method" => method = Some(v.str("method")?),
-            b"params" => match v {
-                Value::Object(o) => params = Some(o),
-                _ => return Err(DecodeError::WrongType("params").into()),
-            },
+            b"params" => params = Some(v),
             b"id" => {
                 id = Some(match v {
                     Value::Num(n) | Value::Str(n) => n,
@@ -116,10 +118,15 @@ pub fn parse_notification(frame: &[u8]) -> Result<Notification<'_>, FrameError> 
         }
         return Ok(Notification::Response { id, result });
     }
-    if method != Some(b"eth_subscription".as_slice()) {
-        return Err(DecodeError::MissingField("method").into());
+    match method {
+        None => return Err(DecodeError::MissingField("method").into()),
+        Some(m) if m != b"eth_subscription" => return Ok(Notification::Request { method: m }),
+        Some(_) => {}
     }
-    let params = params.ok_or(DecodeError::MissingField("params"))?;
+    let params = match params.ok_or(DecodeError::MissingField("params"))? {
+        Value::Object(o) => o,
+        _ => return Err(DecodeError::WrongType("params").into()),
+    };
     let mut res = None;
     for m in Members::new(params) {
         let (k, v) = m?;

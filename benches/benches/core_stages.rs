@@ -1,0 +1,139 @@
+//! The core's stages one at a time, on the fixture's BTCUSDT spot/perp books: the basis
+//! strategy's decision, the pre-trade risk check of one intent, and the paper gateway taking an
+//! order and filling it.
+//!
+//! `cargo bench -p crossbar-benches --bench core_stages`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use crossbar_benches::{SPOT, USDM, basis_strategy, registry, spot_book_ticker, usdm_book_ticker};
+use crossbar_connectors::binance::{BinanceDecoder, BinanceMarket};
+use crossbar_connectors::feed::{FeedDecoder, SymbolTable};
+use crossbar_engine::book::Books;
+use crossbar_engine::event::{
+    ClientOrderId, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderStamps, Side, TimeInForce,
+};
+use crossbar_engine::fixed::Qty;
+use crossbar_engine::gateway::Gateway;
+use crossbar_engine::instrument::Registry;
+use crossbar_engine::paper::{PaperConfig, PaperGateway};
+use crossbar_engine::portfolio::Portfolio;
+use crossbar_engine::risk::{Risk, RiskConfig, RiskInputs};
+use crossbar_engine::strategy::{Ctx, Intent, Intents, Strategy, StrategyId};
+
+/// Decodes one spot and one perp quote (perp `perp_over` above spot) at `recv_ns`.
+fn quotes(registry: &Registry, perp_over: u64, recv_ns: u64) -> [MarketEvent; 2] {
+    let mut out = Vec::with_capacity(4);
+    for (venue, market, mut frame) in [
+        (SPOT, BinanceMarket::Spot, spot_book_ticker(10, "65000.00", "65000.01")),
+        (
+            USDM,
+            BinanceMarket::UsdM,
+            usdm_book_ticker(10, &format!("{}.0", 65_000 + perp_over), &format!("{}.1", 65_000 + perp_over)),
+        ),
+    ] {
+        let id = registry.venue_id(venue).unwrap();
+        let mut d = BinanceDecoder::new(market, SymbolTable::for_venue(registry, id));
+        d.decode(&mut frame, recv_ns, &mut out).unwrap();
+    }
+    [out[0], out[1]]
+}
+
+fn strategy_decision(c: &mut Criterion) {
+    let registry = registry();
+    let mut books = Books::new(registry.len());
+    let portfolio = Portfolio::new(registry.len(), 1);
+    // Narrow basis and no position: the strategy looks at both books and decides to do nothing,
+    // the path of almost every tick.
+    let evs = quotes(&registry, 0, 1_000);
+    for ev in &evs {
+        books.apply(ev);
+    }
+    let mut strategy = basis_strategy(&registry);
+    let mut intents = Intents::with_capacity(64);
+    c.bench_function("strategy_decision_basis_no_trade", |b| {
+        b.iter(|| {
+            let mut ctx = Ctx::new(2_000, &registry, &books, &portfolio, false, StrategyId(0), &mut intents);
+            strategy.on_market(black_box(&evs[1]), &mut ctx);
+        })
+    });
+    assert!(intents.is_empty());
+}
+
+fn risk_check(c: &mut Criterion) {
+    let registry = registry();
+    let mut books = Books::new(registry.len());
+    let portfolio = Portfolio::new(registry.len(), 1);
+    let evs = quotes(&registry, 80, 1_000);
+    for ev in &evs {
+        books.apply(ev);
+    }
+    let spot = registry.get(evs[0].instrument);
+    let intent = Intent {
+        instrument: spot.id,
+        side: Side::Buy,
+        qty: Qty::parse(b"0.01", spot.qty_scale).unwrap(),
+        limit_px: books.get(spot.id).quote.ask_px,
+        tif: TimeInForce::Ioc,
+        reduce_only: false,
+        tag: 0,
+    };
+    let mut risk = Risk::new(RiskConfig::default());
+    let inputs = RiskInputs {
+        registry: &registry,
+        books: &books,
+        portfolio: &portfolio,
+        open_orders: 0,
+        halted: false,
+        now_ns: 2_000,
+    };
+    assert_eq!(risk.check(&intent, &inputs), Ok(()), "the benchmarked intent must pass");
+    c.bench_function("risk_check_pass", |b| b.iter(|| black_box(risk.check(black_box(&intent), &inputs))));
+}
+
+fn paper_gateway(c: &mut Criterion) {
+    let registry = registry();
+    let mut gw = PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: 0, max_resting: 64 });
+    let evs = quotes(&registry, 80, 1_000);
+    for ev in &evs {
+        gw.on_market(ev);
+    }
+    let spot = registry.get(evs[0].instrument);
+    let MarketBody::Quote(q) = evs[0].body else { unreachable!("a book ticker decodes to a quote") };
+    let ask = q.ask_px;
+    let mut order = NewOrder {
+        client_id: ClientOrderId(1),
+        instrument: spot.id,
+        venue: spot.venue,
+        side: Side::Buy,
+        px: ask,
+        qty: Qty::parse(b"0.01", spot.qty_scale).unwrap(),
+        tif: TimeInForce::Ioc,
+        reduce_only: false,
+    };
+    let mut n = 0u64;
+    c.bench_function("paper_gateway_send_and_fill", |b| {
+        b.iter(|| {
+            order.client_id = ClientOrderId(order.client_id.0 + 1);
+            gw.send(&OrderCommand::New { order, stamps: OrderStamps::default() }, 2_000).unwrap();
+            gw.poll(u64::MAX, &mut |ev| {
+                n += 1;
+                black_box(ev);
+            });
+        })
+    });
+    assert!(n > 0);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+    targets = strategy_decision, risk_check, paper_gateway
+}
+criterion_main!(benches);

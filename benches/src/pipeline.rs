@@ -1,0 +1,311 @@
+//! The real pipeline under a replayed stream: replay server → loopback websockets → the real
+//! [`IoThread`] (decode, rings, paper gateway) → the real core thread ([`run_core`]: books, basis
+//! strategy, risk, OMS) → command ring → gateway write. One call of [`run_phase`] builds it all
+//! fresh, runs one stream through it and returns the merged histograms and counters.
+//!
+//! The decoder is wrapped in [`BenchDecoder`], a pass-through in every normal build. The
+//! test-only cargo features `regression-sleep` (a busy-wait per frame) and `regression-alloc` (a
+//! heap allocation per frame) put a deliberate regression there, so the latency gate can be shown
+//! to fail; the default build contains neither.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbar_connectors::binance::{BinanceDecoder, BinanceMarket};
+use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
+use crossbar_connectors::io::{FeedSpec, IoCounters, IoRings, IoThread};
+use crossbar_engine::clock::{MonotonicClock, now_ns};
+use crossbar_engine::core::{Core, CoreControl, CoreCounters, CoreRings, run_core};
+use crossbar_engine::event::MarketEvent;
+use crossbar_engine::latency::LatencyRecorder;
+use crossbar_engine::paper::{PaperConfig, PaperGateway};
+use crossbar_engine::ring::{IdlePolicy, Ring};
+use crossbar_engine::risk::RiskConfig;
+use crossbar_engine::runtime::spawn_pinned;
+
+use crate::replay::{Conn, Pace, ReplayError, ReplayFrame, ReplayServer, SendStats};
+use crate::{SPOT, USDM, basis_strategy, registry};
+
+/// Busy-wait per decoded frame under the `regression-sleep` feature: about the whole
+/// `recv_to_decoded` median on the reference machine, i.e. that stage made 2x slower.
+#[cfg(feature = "regression-sleep")]
+pub const REGRESSION_SLEEP_NS: u64 = 700;
+
+/// The engine's Binance decoder, plus (only under a `regression-*` test feature) a deliberate
+/// regression per frame.
+#[derive(Debug)]
+pub struct BenchDecoder(pub BinanceDecoder);
+
+impl FeedDecoder for BenchDecoder {
+    #[inline]
+    fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
+        #[cfg(feature = "regression-sleep")]
+        {
+            let until = now_ns() + REGRESSION_SLEEP_NS;
+            while now_ns() < until {
+                std::hint::spin_loop();
+            }
+        }
+        #[cfg(feature = "regression-alloc")]
+        {
+            std::hint::black_box(Vec::<u8>::with_capacity(64));
+        }
+        self.0.decode(frame, recv_ns, out)
+    }
+}
+
+/// Hooks the caller (the `crossbar bench` binary, which owns the counting allocator) uses to
+/// count allocations on the engine's threads during the measured window only.
+#[derive(Clone, Copy, Debug)]
+pub struct Hooks {
+    /// Called first thing on the I/O thread and on the core thread.
+    pub thread_start: fn(),
+    /// Called with `true` when the measured window opens (after warm-up), `false` when it closes.
+    pub window: fn(bool),
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self { thread_start: || {}, window: |_| {} }
+    }
+}
+
+/// One run of the pipeline.
+#[derive(Clone, Debug)]
+pub struct PhaseConfig {
+    /// The frames to replay.
+    pub frames: Arc<Vec<ReplayFrame>>,
+    /// How fast.
+    pub pace: Pace,
+    /// Market events the core must have processed before the measured window opens.
+    pub warm_up_events: u64,
+    /// Pinned cores: (I/O thread and replay server, core thread). `None` leaves one unpinned.
+    pub cores: (Option<usize>, Option<usize>),
+    /// Allocation hooks.
+    pub hooks: Hooks,
+    /// Paper venue latency.
+    pub paper_latency_us: u64,
+}
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct PhaseResult {
+    /// I/O and core histograms, merged.
+    pub latency: LatencyRecorder,
+    /// I/O thread counters.
+    pub io: IoCounters,
+    /// Core counters.
+    pub core: CoreCounters,
+    /// Orders sent by the OMS.
+    pub orders_sent: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// What the replay server sent.
+    pub sent: SendStats,
+    /// Market events (data, not feed status) the core processed.
+    pub market_events: u64,
+    /// Market events processed inside the measured window.
+    pub window_events: u64,
+    /// ns from the first frame written to the last event processed.
+    pub elapsed_ns: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The replay server failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A thread could not start, or died.
+    #[error("pipeline: {0}")]
+    Thread(String),
+    /// Events never reached the core.
+    #[error("pipeline: only {got} of {want} market events reached the core within {secs} s")]
+    Stalled {
+        /// Processed.
+        got: u64,
+        /// Expected.
+        want: u64,
+        /// How long it waited.
+        secs: u64,
+    },
+}
+
+/// Market events the stream decodes to, counted with a fresh decoder pair (the same code the
+/// I/O thread runs), so a run knows when the core has seen everything.
+pub fn expected_events(frames: &[ReplayFrame]) -> u64 {
+    let registry = registry();
+    let mut spot = decoder(&registry, BinanceMarket::Spot, SPOT);
+    let mut usdm = decoder(&registry, BinanceMarket::UsdM, USDM);
+    let mut out = Vec::with_capacity(64);
+    let mut buf = Vec::with_capacity(4096);
+    let mut n = 0u64;
+    for f in frames {
+        buf.clear();
+        buf.extend_from_slice(f.payload());
+        out.clear();
+        let d = if f.conn == Conn::Spot { &mut spot } else { &mut usdm };
+        if d.decode(&mut buf, 1, &mut out) == Ok(FrameKind::Market) {
+            n += out.len() as u64;
+        }
+    }
+    n
+}
+
+fn decoder(registry: &crossbar_engine::instrument::Registry, market: BinanceMarket, venue: &str) -> BinanceDecoder {
+    let id = registry.venue_id(venue).expect("fixture venue");
+    BinanceDecoder::new(market, SymbolTable::for_venue(registry, id))
+}
+
+/// How long a run may take past the stream's own length before it is declared stalled.
+const STALL_GRACE: Duration = Duration::from_secs(20);
+
+/// No progress for this long after warm-up means the stream is over (some quotes conflated).
+const QUIET_NS: u64 = 500_000_000;
+
+/// Runs `cfg.frames` through a fresh pipeline and returns what it measured.
+///
+/// # Errors
+/// A [`PipelineError`] when a thread or the replay server fails or the events stall.
+pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
+    let registry = registry();
+    let want = expected_events(&cfg.frames);
+    let feeds = [(Conn::Spot, BinanceMarket::Spot), (Conn::Usdm, BinanceMarket::UsdM)];
+    let server = ReplayServer::start(Arc::clone(&cfg.frames), cfg.pace, cfg.cores.0)?;
+    let specs: Vec<FeedSpec<BenchDecoder>> = feeds
+        .iter()
+        .map(|&(conn, market)| {
+            let venue = registry.venue_id(conn.venue()).expect("fixture venue");
+            FeedSpec {
+                venue: conn.venue().to_owned(),
+                url: server.url(conn),
+                subscribe: None,
+                decoder: BenchDecoder(BinanceDecoder::new(market, SymbolTable::for_venue(&registry, venue))),
+                instruments: registry.instruments().iter().filter(|i| i.venue == venue).map(|i| i.id).collect(),
+                snapshot_urls: Vec::new(),
+            }
+        })
+        .collect();
+    let status_events = specs.iter().map(|s| s.instruments.len() as u64).sum::<u64>();
+
+    let rings = IoRings { market: Ring::new(65_536), orders: Ring::new(4_096), commands: Ring::new(4_096) };
+    let core_rings = CoreRings {
+        market: Arc::clone(&rings.market),
+        orders: Arc::clone(&rings.orders),
+        commands: Arc::clone(&rings.commands),
+    };
+    let gateway =
+        PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: cfg.paper_latency_us, max_resting: 256 });
+    let io =
+        IoThread::new(specs, gateway, rings, IdlePolicy::Park).map_err(|e| PipelineError::Thread(e.to_string()))?;
+    let waker = io.waker();
+    let control = Arc::new(CoreControl { idle: IdlePolicy::Spin, ..CoreControl::default() });
+    let io_stop = Arc::new(AtomicBool::new(false));
+    let hooks = cfg.hooks;
+
+    let io_handle = {
+        let stop = Arc::clone(&io_stop);
+        spawn_pinned("crossbar-io", cfg.cores.0, move || {
+            (hooks.thread_start)();
+            io.run(&stop)
+        })
+        .map_err(|e| PipelineError::Thread(e.to_string()))?
+    };
+    let core_handle = {
+        let control = Arc::clone(&control);
+        let core = Core::new(Arc::clone(&registry), vec![basis_strategy(&registry)], RiskConfig::default());
+        spawn_pinned("crossbar-core", cfg.cores.1, move || {
+            (hooks.thread_start)();
+            let notify = move || {
+                let _ = waker.wake();
+            };
+            run_core(core, &core_rings, &MonotonicClock, &control, &notify)
+        })
+        .map_err(|e| PipelineError::Thread(e.to_string()))?
+    };
+
+    let progress = || control.progress.market_events.load(Ordering::Relaxed);
+    let outcome = drive(cfg, &server, &progress, status_events, want);
+
+    control.stop.store(true, Ordering::Relaxed);
+    let core = core_handle.join().map_err(|_| PipelineError::Thread("core thread panicked".into()));
+    io_stop.store(true, Ordering::Relaxed);
+    let io_report = io_handle.join().map_err(|_| PipelineError::Thread("I/O thread panicked".into()));
+    let sent = server.finish();
+    let (window_events, done_ns) = outcome?;
+    let (core, io_report, sent) = (core?, io_report?, sent?);
+
+    let mut latency = io_report.latency.clone();
+    latency.merge(core.latency());
+    let market_events = core.counters().market_events.saturating_sub(status_events);
+    Ok(PhaseResult {
+        latency,
+        io: io_report.counters,
+        core: *core.counters(),
+        orders_sent: core.oms().counters().sent,
+        fills: core.oms().counters().fills,
+        market_events,
+        window_events,
+        elapsed_ns: done_ns.saturating_sub(sent.started_ns),
+        sent,
+    })
+}
+
+/// Waits for the connections, starts the stream, opens and closes the measured window, and
+/// returns (events in the window, time the last event was seen processed).
+fn drive(
+    cfg: &PhaseConfig,
+    server: &ReplayServer,
+    progress: &dyn Fn() -> u64,
+    status_events: u64,
+    want: u64,
+) -> Result<(u64, u64), PipelineError> {
+    let stream_secs = match cfg.pace {
+        Pace::Rate(r) => cfg.frames.len() as f64 / r.max(1.0),
+        Pace::Max => 1.0,
+    };
+    let deadline = Instant::now() + STALL_GRACE + Duration::from_secs_f64(stream_secs);
+    let stalled = |got: u64| PipelineError::Stalled { got, want, secs: STALL_GRACE.as_secs() + stream_secs as u64 };
+    // Both feeds publish `Connected` once their handshake is done: then the stream may start.
+    while progress() < status_events {
+        if Instant::now() > deadline {
+            return Err(stalled(0));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let base = progress();
+    server.go();
+    let warm = base + cfg.warm_up_events.min(want);
+    let mut window_start = None;
+    if cfg.warm_up_events == 0 {
+        (cfg.hooks.window)(true);
+        window_start = Some(base);
+    }
+    let target = base + want;
+    let poll = if cfg.pace == Pace::Max { Duration::from_micros(200) } else { Duration::from_millis(1) };
+    let (mut last_seen, mut last_change_ns) = (base, now_ns());
+    loop {
+        let seen = progress();
+        let now = now_ns();
+        if seen != last_seen {
+            (last_seen, last_change_ns) = (seen, now);
+        }
+        if window_start.is_none() && seen >= warm {
+            (cfg.hooks.window)(true);
+            window_start = Some(seen);
+        }
+        // All events in, or (when conflation dropped quotes) nothing new for a while.
+        let quiet = seen > warm && now.saturating_sub(last_change_ns) > QUIET_NS;
+        if seen >= target || quiet {
+            let done = if seen >= target { now } else { last_change_ns };
+            (cfg.hooks.window)(false);
+            return Ok((seen - window_start.unwrap_or(seen), done));
+        }
+        if Instant::now() > deadline {
+            (cfg.hooks.window)(false);
+            return Err(stalled(seen.saturating_sub(base)));
+        }
+        std::thread::sleep(poll);
+    }
+}
