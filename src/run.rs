@@ -177,6 +177,12 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
             println!("  {:<14}   {}", "", inst.symbol);
         }
     }
+    if let Some(url) = sim.eth_url() {
+        println!(
+            "  {:<14} json-rpc  {url}  (newPendingTransactions, newHeads, eth_call on Uniswap V2 pools)",
+            "ethereum"
+        );
+    }
     println!("Ctrl-C to stop.");
     std::io::stdout().flush()?;
     while !term.load(Ordering::Relaxed) {

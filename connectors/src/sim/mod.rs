@@ -11,6 +11,11 @@
 //! - `http://ADDR/<venue>/api/v3/depth` (spot) or `/fapi/v1/depth` (USD-M) REST snapshots whose
 //!   `lastUpdateId` is consistent with the diff stream.
 //!
+//! - `ws://ADDR/ethereum`: an Ethereum node's websocket JSON-RPC (see [`eth`]) with one Uniswap V2
+//!   pool per underlying against USDC, whose price lags the true price; pending swaps stream from
+//!   `eth_subscribe` `newPendingTransactions`, blocks from `newHeads`. On unless
+//!   `[ethereum] enabled = false`; [`Simulator::eth_url`] gives the URL.
+//!
 //! Venues are recognised by name prefix: `binance-spot…` speaks Binance spot, `binance-usdm…`
 //! Binance USD-M futures. The market advances `time_scale` × real time; venue timestamps are
 //! simulated time from [`SIM_EPOCH_MS`].
@@ -25,10 +30,16 @@
 //! basis_mean_bps = 3.0
 //! basis_vol_bps = 12.0
 //! basis_reversion = 0.1        # per simulated hour
+//! [ethereum]                   # optional; every key has a default (see `eth::EthSimConfig`)
+//! block_ms = 1000              # a block every real second
+//! arb_delay_ms = 2000          # arbitrageurs see the CEX price 2 s late
 //! ```
 
 mod binance;
 pub mod book;
+pub mod eth;
+mod eth_rpc;
+mod eth_ws;
 pub mod model;
 mod server;
 
@@ -40,6 +51,7 @@ use crossbar_engine::instrument::{InstrumentId, Registry};
 use serde::Deserialize;
 
 pub use book::{BookSnapshot, DepthDiff, Level, Side, SimBook};
+pub use eth::EthSimConfig;
 pub use model::{Market, MarketState, SIM_EPOCH_MS, SimEvent};
 
 /// Simulator settings: the clock, the wire cadence and one market process per underlying.
@@ -78,6 +90,9 @@ pub struct SimConfig {
     pub client_queue: usize,
     /// One price process per underlying; each instrument follows the one named by its base.
     pub underlyings: Vec<UnderlyingConfig>,
+    /// The Ethereum JSON-RPC endpoint and its Uniswap V2 pools (the `[ethereum]` section,
+    /// optional: defaults serve it, `enabled = false` turns it off).
+    pub ethereum: EthSimConfig,
 }
 
 impl Default for SimConfig {
@@ -98,6 +113,7 @@ impl Default for SimConfig {
             venue_noise_bps: 0.5,
             client_queue: 8_192,
             underlyings: vec![UnderlyingConfig::new("BTC", "100000.00"), UnderlyingConfig::new("ETH", "3500.00")],
+            ethereum: EthSimConfig::default(),
         }
     }
 }
@@ -225,6 +241,9 @@ impl SimConfig {
         }
         if !(self.level_notional.is_finite() && self.level_notional > 0.0) {
             return fail("level_notional must be positive".into());
+        }
+        if self.ethereum.enabled {
+            self.ethereum.validate()?;
         }
         for (i, u) in self.underlyings.iter().enumerate() {
             let name = &u.name;
@@ -359,6 +378,23 @@ impl Simulator {
     /// REST base URL of a venue: append `/api/v3/depth?…` (spot) or `/fapi/v1/depth?…` (USD-M).
     pub fn rest_url(&self, venue: &str) -> String {
         format!("http://{}/{venue}", self.addr)
+    }
+
+    /// Websocket URL of the Ethereum JSON-RPC endpoint (`ws://ADDR/ethereum`), when enabled:
+    /// what `crossbar mempool --rpc` takes (its default factory and router are the simulator's).
+    pub fn eth_url(&self) -> Option<String> {
+        self.shared.eth.is_some().then(|| format!("ws://{}/{}", self.addr, eth::PATH))
+    }
+
+    /// The simulated Uniswap V2 pools now (reserves as of the last block); empty when the
+    /// endpoint is off.
+    pub fn eth_pools(&self) -> Vec<eth::Pool> {
+        self.shared.eth.as_ref().map(|n| eth_ws::lock(n).chain().pools().to_vec()).unwrap_or_default()
+    }
+
+    /// The current true price of an underlying (what the pools lag), `None` for an unknown one.
+    pub fn true_price(&self, underlying: &str) -> Option<f64> {
+        self.market().true_price(underlying)
     }
 
     /// The server's counters now.

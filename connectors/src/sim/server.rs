@@ -1,6 +1,7 @@
 //! The simulator's network side: one listener serving every venue's websocket streams and REST
 //! depth snapshots, the task that steps the market as real time passes, and the fan-out of
-//! published events to subscribed clients.
+//! published events to subscribed clients. `/ethereum` (before any venue) is the Ethereum
+//! JSON-RPC websocket, served by [`super::eth_ws`].
 //!
 //! Everything runs on the simulator's single current-thread runtime. The market and the
 //! subscription hub sit behind `std` mutexes that are never held across an `.await` (outside
@@ -29,15 +30,18 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
 use super::binance::{self, Control, ControlError, Protocol, StreamKind, WireSymbol};
+use super::eth::{self, EthChain};
+use super::eth_rpc::EthNode;
+use super::eth_ws;
 use super::model::{Market, SimEvent};
 use super::{SimConfig, SimError, SimStats};
 
 /// Longest wait for a request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a write may stall before the client counts as too slow.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for a close handshake or for clients to finish at shutdown.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest websocket message accepted from a client (control requests are tiny).
@@ -54,12 +58,12 @@ type StreamKey = (InstrumentId, StreamKind);
 #[derive(Default)]
 pub(crate) struct Stats {
     steps: AtomicU64,
-    frames_sent: AtomicU64,
-    clients: AtomicU64,
-    connections: AtomicU64,
-    disconnects: AtomicU64,
-    slow_disconnects: AtomicU64,
-    pong_timeouts: AtomicU64,
+    pub(super) frames_sent: AtomicU64,
+    pub(super) clients: AtomicU64,
+    pub(super) connections: AtomicU64,
+    pub(super) disconnects: AtomicU64,
+    pub(super) slow_disconnects: AtomicU64,
+    pub(super) pong_timeouts: AtomicU64,
     rest_requests: AtomicU64,
 }
 
@@ -80,7 +84,7 @@ impl Stats {
     }
 }
 
-fn bump(counter: &AtomicU64, n: u64) {
+pub(super) fn bump(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
@@ -162,9 +166,11 @@ pub(crate) struct Shared {
     instruments: Vec<(usize, WireSymbol)>,
     hub: Mutex<Hub>,
     step: Duration,
-    ping_interval: Duration,
-    pong_timeout: Duration,
-    client_queue: usize,
+    pub(super) ping_interval: Duration,
+    pub(super) pong_timeout: Duration,
+    pub(super) client_queue: usize,
+    /// The Ethereum JSON-RPC endpoint's node, when enabled.
+    pub(super) eth: Option<Mutex<EthNode>>,
 }
 
 impl Shared {
@@ -186,6 +192,13 @@ impl Shared {
             .iter()
             .map(|i| (i.venue.index(), WireSymbol::new(i, venues[i.venue.index()].protocol)))
             .collect();
+        let eth = if cfg.ethereum.enabled {
+            let underlyings: Vec<(String, f64)> =
+                cfg.underlyings.iter().map(|u| (u.name.clone(), u.start_price())).collect();
+            Some(Mutex::new(EthNode::new(EthChain::new(&cfg.ethereum, &underlyings, cfg.seed)?)))
+        } else {
+            None
+        };
         Ok(Self {
             market: Mutex::new(market),
             stats: Stats::default(),
@@ -196,6 +209,7 @@ impl Shared {
             ping_interval: Duration::from_secs(cfg.ping_interval_s),
             pong_timeout: Duration::from_secs(cfg.pong_timeout_s),
             client_queue: cfg.client_queue,
+            eth,
         })
     }
 
@@ -290,10 +304,13 @@ pub(crate) async fn run(listener: TcpListener, shared: Arc<Shared>, mut stop: wa
     let mut conns = JoinSet::new();
     let market = drive_market(Arc::clone(&shared));
     tokio::pin!(market);
+    let chain = eth_ws::drive(Arc::clone(&shared));
+    tokio::pin!(chain);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             () = &mut market => break,
+            () = &mut chain => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     conns.spawn(serve_connection(stream, Arc::clone(&shared), stop.clone()));
@@ -371,6 +388,8 @@ enum Route {
     WebSocket { venue: usize, combined: bool, streams: Vec<StreamKey>, key: String },
     /// A REST depth snapshot.
     Depth { instrument: InstrumentId, limit: usize },
+    /// The Ethereum JSON-RPC websocket.
+    Eth { key: String },
     /// A plain reply (errors).
     Reply(u16, String),
 }
@@ -407,6 +426,13 @@ fn route(shared: &Shared, req: &Request) -> Route {
     };
     let path = path.strip_prefix('/').unwrap_or(path);
     let (venue_name, rest) = path.split_once('/').unwrap_or((path, ""));
+    if venue_name == eth::PATH && rest.is_empty() && shared.eth.is_some() {
+        let upgrade = req.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        return match req.header("sec-websocket-key") {
+            Some(key) if upgrade => Route::Eth { key: key.to_owned() },
+            _ => reply_error(400, -32600, "the Ethereum endpoint speaks JSON-RPC over websocket only"),
+        };
+    }
     let Some(venue) = shared.venues.iter().position(|v| v.name == venue_name) else {
         return reply_error(404, -1, "unknown venue");
     };
@@ -523,25 +549,34 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, stop: watc
             }
         }
         Route::WebSocket { venue, combined, streams, key } => {
-            let accept = derive_accept_key(key.as_bytes());
-            let response = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-            );
-            if !matches!(timeout(WRITE_TIMEOUT, stream.write_all(response.as_bytes())).await, Ok(Ok(()))) {
-                return;
-            }
-            let config = WebSocketConfig::default()
-                .max_message_size(Some(MAX_CLIENT_MESSAGE))
-                .max_frame_size(Some(MAX_CLIENT_MESSAGE));
-            let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+            let Some(ws) = upgrade(stream, rest, &key).await else { return };
             run_client(ws, &shared, venue, combined, streams, stop).await;
+        }
+        Route::Eth { key } => {
+            let Some(node) = shared.eth.as_ref() else { return };
+            let Some(ws) = upgrade(stream, rest, &key).await else { return };
+            eth_ws::run_client(ws, &shared, node, stop).await;
         }
     }
 }
 
+/// Completes the websocket handshake; `None` when the client went away.
+async fn upgrade(mut stream: TcpStream, rest: Vec<u8>, key: &str) -> Option<WebSocketStream<TcpStream>> {
+    let accept = derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    if !matches!(timeout(WRITE_TIMEOUT, stream.write_all(response.as_bytes())).await, Ok(Ok(()))) {
+        return None;
+    }
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_CLIENT_MESSAGE)).max_frame_size(Some(MAX_CLIENT_MESSAGE));
+    Some(WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await)
+}
+
 /// Why a websocket session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
+pub(super) enum End {
     /// The simulator is stopping.
     Shutdown,
     /// The client's queue overflowed or a write stalled.
@@ -554,12 +589,12 @@ enum End {
     Gone,
 }
 
-async fn send(ws: &mut WebSocketStream<TcpStream>, msg: Message) -> bool {
+pub(super) async fn send(ws: &mut WebSocketStream<TcpStream>, msg: Message) -> bool {
     matches!(timeout(WRITE_TIMEOUT, ws.send(msg)).await, Ok(Ok(())))
 }
 
 /// Writes `first` and whatever else is queued (up to a batch), then flushes once.
-async fn write_batch(
+pub(super) async fn write_batch(
     ws: &mut WebSocketStream<TcpStream>,
     first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Utf8Bytes>,
@@ -731,6 +766,9 @@ mod tests {
         assert!(matches!(route(&shared, &get("/binance-spot/fapi/v1/depth?symbol=BTCUSDT")), Route::Reply(404, _)));
         assert!(matches!(route(&shared, &get("/binance-spot/api/v3/depth?symbol=XRPUSDT")), Route::Reply(400, _)));
         assert!(matches!(route(&shared, &get("/nowhere/api/v3/depth")), Route::Reply(404, _)));
+        assert!(matches!(route(&shared, &get("/ethereum")), Route::Reply(400, _)));
+        let eth = Request { headers: req.headers.clone(), ..get("/ethereum") };
+        assert!(matches!(route(&shared, &eth), Route::Eth { .. }));
         let reply = shared.control(99, 0, r#"{"method":"SUBSCRIBE","params":["btcusdt@markPrice@1s"],"id":4}"#);
         assert!(reply.contains(r#""code":2"#) && reply.ends_with(r#""id":4}"#), "{reply}");
     }
