@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::{SimConfig, Simulator};
-use crossbar_connectors::venue::{Endpoints, GatewayKind, Protocol, VenueConfig, build_feeds};
-use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind, Registry};
+use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
 use crossbar_engine::ring::{IdlePolicy, Ring};
+
+mod support;
 
 thread_local! {
     static COUNTED: Cell<bool> = const { Cell::new(false) };
@@ -52,45 +53,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn io_thread_reads_and_decodes_without_allocating_after_warm_up() {
-    let venues = vec![
-        VenueConfig {
-            name: "binance-spot".into(),
-            protocol: Protocol::BinanceSpot,
-            ws_url: "sim".into(),
-            rest_url: "sim".into(),
-            gateway: GatewayKind::Paper,
-        },
-        VenueConfig {
-            name: "binance-usdm".into(),
-            protocol: Protocol::BinanceUsdm,
-            ws_url: "sim".into(),
-            rest_url: "sim".into(),
-            gateway: GatewayKind::Paper,
-        },
-    ];
-    let inst = |venue: &str, kind, tick: &str| InstrumentConfig {
-        venue: venue.into(),
-        symbol: "BTCUSDT".into(),
-        kind,
-        base: "BTC".into(),
-        quote: "USDT".into(),
-        tick: tick.parse().unwrap(),
-        lot: "0.001".parse().unwrap(),
-        contract_size: 1.into(),
-        taker_fee: "0.0004".parse().unwrap(),
-        maker_fee: "0.0002".parse().unwrap(),
-    };
-    let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();
-    let registry = Arc::new(
-        Registry::new(
-            &names,
-            &[
-                inst("binance-spot", InstrumentKind::Spot, "0.01"),
-                inst("binance-usdm", InstrumentKind::Perpetual, "0.1"),
-            ],
-        )
-        .unwrap(),
-    );
+    let (registry, venues) = support::binance_btc_venues();
     let sim = Simulator::start(&SimConfig::default(), &registry, "127.0.0.1:0".parse().unwrap()).unwrap();
     let feeds =
         build_feeds(&venues, &registry, |v| Endpoints { ws: sim.base_url(&v.name), rest: sim.rest_url(&v.name) })

@@ -8,54 +8,17 @@ use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::{SimConfig, Simulator};
-use crossbar_connectors::venue::{Endpoints, GatewayKind, Protocol, VenueConfig, build_feeds};
+use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::event::{MarketBody, NewOrder, OrderCommand, OrderEventKind, OrderStamps, Side, TimeInForce};
 use crossbar_engine::fixed::{Px, Qty};
-use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind, Registry};
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
 use crossbar_engine::ring::{IdlePolicy, Ring};
 
-fn setup() -> (Arc<Registry>, Vec<VenueConfig>) {
-    let venues = vec![
-        VenueConfig {
-            name: "binance-spot".into(),
-            protocol: Protocol::BinanceSpot,
-            ws_url: "sim".into(),
-            rest_url: "sim".into(),
-            gateway: GatewayKind::Paper,
-        },
-        VenueConfig {
-            name: "binance-usdm".into(),
-            protocol: Protocol::BinanceUsdm,
-            ws_url: "sim".into(),
-            rest_url: "sim".into(),
-            gateway: GatewayKind::Paper,
-        },
-    ];
-    let inst = |venue: &str, kind, tick: &str| InstrumentConfig {
-        venue: venue.into(),
-        symbol: "BTCUSDT".into(),
-        kind,
-        base: "BTC".into(),
-        quote: "USDT".into(),
-        tick: tick.parse().unwrap(),
-        lot: "0.001".parse().unwrap(),
-        contract_size: 1.into(),
-        taker_fee: "0.0004".parse().unwrap(),
-        maker_fee: "0.0002".parse().unwrap(),
-    };
-    let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();
-    let registry = Registry::new(
-        &names,
-        &[inst("binance-spot", InstrumentKind::Spot, "0.01"), inst("binance-usdm", InstrumentKind::Perpetual, "0.1")],
-    )
-    .unwrap();
-    (Arc::new(registry), venues)
-}
+mod support;
 
 #[test]
 fn streams_decode_pings_are_answered_and_orders_fill() {
-    let (registry, venues) = setup();
+    let (registry, venues) = support::binance_btc_venues();
     let sim_cfg = SimConfig { ping_interval_s: 1, pong_timeout_s: 2, ..SimConfig::default() };
     let sim = Simulator::start(&sim_cfg, &registry, "127.0.0.1:0".parse().unwrap()).unwrap();
     let feeds =

@@ -17,30 +17,22 @@ use crossbar_connectors::eth::{
 };
 use crossbar_connectors::sim::eth::{ChainEvent, EthChain, EthSimConfig, USDC};
 use crossbar_connectors::sim::{SimConfig, Simulator};
-use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind, Registry};
+use crossbar_engine::instrument::{InstrumentKind, Registry};
 use serde_json::Value;
+
+mod support;
+
+use support::instrument;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn registry() -> Registry {
-    let inst = |venue: &str, symbol: &str, base: &str, tick: &str, lot: &str| InstrumentConfig {
-        venue: venue.into(),
-        symbol: symbol.into(),
-        kind: InstrumentKind::Spot,
-        base: base.into(),
-        quote: "USDT".into(),
-        tick: tick.parse().unwrap(),
-        lot: lot.parse().unwrap(),
-        contract_size: "1".parse().unwrap(),
-        taker_fee: "0.0004".parse().unwrap(),
-        maker_fee: "0.0002".parse().unwrap(),
-    };
     Registry::new(
         &["binance-spot".to_owned()],
         &[
-            inst("binance-spot", "BTCUSDT", "BTC", "0.01", "0.00001"),
-            inst("binance-spot", "ETHUSDT", "ETH", "0.01", "0.0001"),
+            instrument("binance-spot", "BTCUSDT", InstrumentKind::Spot, "BTC", "0.01", "0.00001"),
+            instrument("binance-spot", "ETHUSDT", InstrumentKind::Spot, "ETH", "0.01", "0.0001"),
         ],
     )
     .unwrap()

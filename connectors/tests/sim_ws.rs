@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbar_connectors::sim::{Market, SIM_EPOCH_MS, SimConfig, Simulator, UnderlyingConfig};
 use crossbar_engine::fixed::Px;
-use crossbar_engine::instrument::{Instrument, InstrumentConfig, InstrumentId, InstrumentKind, Registry};
+use crossbar_engine::instrument::{Instrument, InstrumentId, InstrumentKind, Registry};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,6 +15,8 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 use tungstenite::Message;
+
+mod support;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -24,25 +26,13 @@ const USDM: &str = "binance-usdm";
 const PATIENCE: Duration = Duration::from_secs(8);
 
 fn registry() -> Registry {
-    let inst = |venue: &str, symbol: &str, kind, base: &str, tick: &str, lot: &str| InstrumentConfig {
-        venue: venue.into(),
-        symbol: symbol.into(),
-        kind,
-        base: base.into(),
-        quote: "USDT".into(),
-        tick: tick.parse().unwrap(),
-        lot: lot.parse().unwrap(),
-        contract_size: "1".parse().unwrap(),
-        taker_fee: "0.0004".parse().unwrap(),
-        maker_fee: "0.0002".parse().unwrap(),
-    };
     Registry::new(
         &[SPOT.to_owned(), USDM.to_owned()],
         &[
-            inst(SPOT, "BTCUSDT", InstrumentKind::Spot, "BTC", "0.01", "0.00001"),
-            inst(USDM, "BTCUSDT", InstrumentKind::Perpetual, "BTC", "0.1", "0.001"),
-            inst(SPOT, "ETHUSDT", InstrumentKind::Spot, "ETH", "0.01", "0.0001"),
-            inst(USDM, "ETHUSDT", InstrumentKind::Perpetual, "ETH", "0.01", "0.001"),
+            support::instrument(SPOT, "BTCUSDT", InstrumentKind::Spot, "BTC", "0.01", "0.00001"),
+            support::instrument(USDM, "BTCUSDT", InstrumentKind::Perpetual, "BTC", "0.1", "0.001"),
+            support::instrument(SPOT, "ETHUSDT", InstrumentKind::Spot, "ETH", "0.01", "0.0001"),
+            support::instrument(USDM, "ETHUSDT", InstrumentKind::Perpetual, "ETH", "0.01", "0.001"),
         ],
     )
     .unwrap()

@@ -2,20 +2,15 @@
 //! simulated chain with the CEX true prices, and one websocket JSON-RPC session per client
 //! (`ws://ADDR/ethereum`).
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard, PoisonError};
 
-use futures_util::StreamExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior, interval, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Bytes, Message};
 
 use super::eth_rpc::EthNode;
-use super::server::{CLOSE_TIMEOUT, End, Shared, WRITE_TIMEOUT, bump, send, write_batch};
+use super::server::{Shared, close_session, session_loop};
 
 /// The node, locked (never across an `.await`).
 pub(super) fn lock(node: &std::sync::Mutex<EthNode>) -> MutexGuard<'_, EthNode> {
@@ -58,80 +53,7 @@ pub(super) async fn run_client(
     let (tx, mut rx) = mpsc::channel(shared.client_queue);
     let kick = Arc::new(Notify::new());
     let id = lock(node).add_client(tx, Arc::clone(&kick));
-    bump(&shared.stats.clients, 1);
-    bump(&shared.stats.connections, 1);
-    let mut ping = interval_at(Instant::now() + shared.ping_interval, shared.ping_interval);
-    let mut unanswered: Option<Instant> = None;
-    let end = loop {
-        let pong_deadline = unanswered.map(|t| t + shared.pong_timeout);
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break End::Shutdown,
-            () = kick.notified() => break End::Slow,
-            () = sleep_until(pong_deadline.unwrap_or_else(Instant::now)), if pong_deadline.is_some() => {
-                break End::PongTimeout;
-            }
-            _ = ping.tick() => {
-                if !send(&mut ws, Message::Ping(Bytes::new())).await {
-                    break End::Gone;
-                }
-                unanswered.get_or_insert_with(Instant::now);
-            }
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => {
-                    let reply = lock(node).handle(id, text.as_str());
-                    if !send(&mut ws, Message::text(reply)).await {
-                        break End::Gone;
-                    }
-                }
-                Some(Ok(Message::Pong(_))) => unanswered = None,
-                Some(Ok(Message::Ping(_))) => {
-                    if !matches!(timeout(WRITE_TIMEOUT, futures_util::SinkExt::flush(&mut ws)).await, Ok(Ok(()))) {
-                        break End::Gone;
-                    }
-                }
-                Some(Ok(Message::Binary(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) => break End::ClientClosed,
-                Some(Err(_)) | None => break End::Gone,
-            },
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break End::Slow };
-                tokio::select! {
-                    biased;
-                    _ = stop.changed() => break End::Shutdown,
-                    () = kick.notified() => break End::Slow,
-                    written = timeout(WRITE_TIMEOUT, write_batch(&mut ws, frame, &mut rx)) => match written {
-                        Ok(Ok(n)) => bump(&shared.stats.frames_sent, n),
-                        Ok(Err(_)) => break End::Gone,
-                        Err(_) => break End::Slow,
-                    },
-                }
-            }
-        }
-    };
+    let end = session_loop(&mut ws, shared, &mut stop, &kick, &mut rx, |text| lock(node).handle(id, text)).await;
     lock(node).remove_client(id);
-    shared.stats.clients.fetch_sub(1, Ordering::Relaxed);
-    bump(&shared.stats.disconnects, 1);
-    let (code, reason) = match end {
-        End::Gone => return,
-        End::ClientClosed => {
-            let _ = timeout(CLOSE_TIMEOUT, futures_util::SinkExt::flush(&mut ws)).await;
-            return;
-        }
-        End::Shutdown => (CloseCode::Away, "server shutdown"),
-        End::Slow => {
-            bump(&shared.stats.slow_disconnects, 1);
-            (CloseCode::Policy, "client too slow")
-        }
-        End::PongTimeout => {
-            bump(&shared.stats.pong_timeouts, 1);
-            (CloseCode::Policy, "pong timeout")
-        }
-    };
-    let _ = timeout(CLOSE_TIMEOUT, async {
-        ws.close(Some(CloseFrame { code, reason: reason.into() })).await?;
-        while let Some(Ok(_)) = ws.next().await {}
-        Ok::<(), tungstenite::Error>(())
-    })
-    .await;
+    close_session(ws, shared, end, || None).await;
 }

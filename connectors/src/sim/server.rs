@@ -623,11 +623,35 @@ async fn run_client(
     let (tx, mut rx) = mpsc::channel(shared.client_queue);
     let kick = Arc::new(Notify::new());
     let id = shared.lock_hub().add(combined, streams, tx, Arc::clone(&kick));
+    let end = session_loop(&mut ws, shared, &mut stop, &kick, &mut rx, |text| shared.control(id, venue, text)).await;
+    shared.lock_hub().remove(id);
+    close_session(ws, shared, end, || {
+        (end == End::Shutdown && shared.venues[venue].protocol == Protocol::Spot).then(|| {
+            let time_ms = shared.lock_market().time_ms();
+            let data = binance::server_shutdown(time_ms);
+            if combined { binance::combined("!serverShutdown", &data) } else { data }
+        })
+    })
+    .await;
+}
+
+/// The loop of one websocket session, shared by the venue and Ethereum endpoints: pings and
+/// the pong deadline, text requests answered with `on_text`, queued frames written in batches
+/// (a stalled write counts as a slow client), until the client, a kick or `stop` ends it. The
+/// caller has registered the client (`kick`, `rx`); this counts it as connected.
+pub(super) async fn session_loop(
+    ws: &mut WebSocketStream<TcpStream>,
+    shared: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    kick: &Notify,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    mut on_text: impl FnMut(&str) -> String,
+) -> End {
     bump(&shared.stats.clients, 1);
     bump(&shared.stats.connections, 1);
     let mut ping = interval_at(Instant::now() + shared.ping_interval, shared.ping_interval);
     let mut unanswered: Option<Instant> = None;
-    let end = loop {
+    loop {
         let pong_deadline = unanswered.map(|t| t + shared.pong_timeout);
         tokio::select! {
             biased;
@@ -637,15 +661,15 @@ async fn run_client(
                 break End::PongTimeout;
             }
             _ = ping.tick() => {
-                if !send(&mut ws, Message::Ping(Bytes::new())).await {
+                if !send(ws, Message::Ping(Bytes::new())).await {
                     break End::Gone;
                 }
                 unanswered.get_or_insert_with(Instant::now);
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = shared.control(id, venue, text.as_str());
-                    if !send(&mut ws, Message::text(reply)).await {
+                    let reply = on_text(text.as_str());
+                    if !send(ws, Message::text(reply)).await {
                         break End::Gone;
                     }
                 }
@@ -667,7 +691,7 @@ async fn run_client(
                     biased;
                     _ = stop.changed() => break End::Shutdown,
                     () = kick.notified() => break End::Slow,
-                    written = timeout(WRITE_TIMEOUT, write_batch(&mut ws, frame, &mut rx)) => match written {
+                    written = timeout(WRITE_TIMEOUT, write_batch(ws, frame, rx)) => match written {
                         Ok(Ok(n)) => bump(&shared.stats.frames_sent, n),
                         Ok(Err(_)) => break End::Gone,
                         Err(_) => break End::Slow,
@@ -675,8 +699,17 @@ async fn run_client(
                 }
             }
         }
-    };
-    shared.lock_hub().remove(id);
+    }
+}
+
+/// Ends a session the caller has unregistered: counts the disconnect and says the goodbye that
+/// fits `end`, first sending the text frame `farewell` returns, if any, before the close frame.
+pub(super) async fn close_session(
+    mut ws: WebSocketStream<TcpStream>,
+    shared: &Shared,
+    end: End,
+    farewell: impl FnOnce() -> Option<String>,
+) {
     shared.stats.clients.fetch_sub(1, Ordering::Relaxed);
     bump(&shared.stats.disconnects, 1);
     let (code, reason) = match end {
@@ -697,10 +730,7 @@ async fn run_client(
         }
     };
     let _ = timeout(CLOSE_TIMEOUT, async {
-        if end == End::Shutdown && shared.venues[venue].protocol == Protocol::Spot {
-            let time_ms = shared.lock_market().time_ms();
-            let data = binance::server_shutdown(time_ms);
-            let frame = if combined { binance::combined("!serverShutdown", &data) } else { data };
+        if let Some(frame) = farewell() {
             ws.send(Message::text(frame)).await?;
         }
         ws.close(Some(CloseFrame { code, reason: reason.into() })).await?;

@@ -7,14 +7,16 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind};
+use crossbar_connectors::venue::{GatewayKind, Protocol, VenueConfig};
 use crossbar_engine::event::Side::{Buy, Sell};
 use crossbar_engine::event::{
     BOOK_CHUNK_LEVELS, BookChunk, BookUpdateKind, FeedStatus, Level, MarketBody, MarketEvent, Quote, SeqIds, Side,
 };
 use crossbar_engine::fixed::{FixedError, Px, Qty, Scale};
-use crossbar_engine::instrument::InstrumentId;
+use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
 use proptest::prelude::*;
 
 /// The receive time every test decodes with.
@@ -198,6 +200,54 @@ pub fn assert_rejected(dec: &mut impl FeedDecoder, frame: &[u8], expected: Decod
 /// The error for a bad decimal in `field`.
 pub fn bad_number(field: &'static str, source: FixedError) -> DecodeError {
     DecodeError::BadNumber { field, source }
+}
+
+// ---- simulator setup -----------------------------------------------------------------------
+
+/// A USDT-quoted instrument with the fees the simulator tests use.
+pub fn instrument(
+    venue: &str,
+    symbol: &str,
+    kind: InstrumentKind,
+    base: &str,
+    tick: &str,
+    lot: &str,
+) -> InstrumentConfig {
+    InstrumentConfig {
+        venue: venue.into(),
+        symbol: symbol.into(),
+        kind,
+        base: base.into(),
+        quote: "USDT".into(),
+        tick: tick.parse().unwrap(),
+        lot: lot.parse().unwrap(),
+        contract_size: "1".parse().unwrap(),
+        taker_fee: "0.0004".parse().unwrap(),
+        maker_fee: "0.0002".parse().unwrap(),
+    }
+}
+
+/// Binance spot and USD-M served by the simulator with paper gateways, and a registry with
+/// BTCUSDT on each.
+pub fn binance_btc_venues() -> (Arc<Registry>, Vec<VenueConfig>) {
+    let venue = |name: &str, protocol| VenueConfig {
+        name: name.into(),
+        protocol,
+        ws_url: "sim".into(),
+        rest_url: "sim".into(),
+        gateway: GatewayKind::Paper,
+    };
+    let venues = vec![venue("binance-spot", Protocol::BinanceSpot), venue("binance-usdm", Protocol::BinanceUsdm)];
+    let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();
+    let registry = Registry::new(
+        &names,
+        &[
+            instrument("binance-spot", "BTCUSDT", InstrumentKind::Spot, "BTC", "0.01", "0.001"),
+            instrument("binance-usdm", "BTCUSDT", InstrumentKind::Perpetual, "BTC", "0.1", "0.001"),
+        ],
+    )
+    .unwrap();
+    (Arc::new(registry), venues)
 }
 
 // ---- allocation ----------------------------------------------------------------------------
