@@ -529,7 +529,9 @@ fn config_parses_from_toml_with_defaults() {
 
 #[test]
 fn clients_that_cannot_keep_up_are_disconnected_not_skipped() {
-    let cfg = SimConfig { trades_per_s: 20_000.0, client_queue: 4_096, ..config() };
+    // The stuck client fills its queue in about a second; the reading client keeps up unless it is
+    // starved for that long, so the test holds on a loaded 2-core machine.
+    let cfg = SimConfig { trades_per_s: 4_000.0, client_queue: 4_096, ..config() };
     let (sim, _reg) = start(&cfg);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
