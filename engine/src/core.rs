@@ -12,6 +12,7 @@ use crate::book::Books;
 use crate::clock::{Clock, now_ns};
 use crate::event::{FeedStatus, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderStamps};
 use crate::instrument::{InstrumentId, Registry};
+use crate::journal::Record;
 use crate::latency::{LatencyRecorder, Stage};
 use crate::oms::{Applied, Oms};
 use crate::orderbook::{BookSync, SyncOutcome, SyncRule};
@@ -60,6 +61,7 @@ pub struct Core<S: Strategy> {
     per_strategy: Vec<StrategyCounters>,
     depth: DepthBooks,
     halted: bool,
+    journal: Option<Arc<Ring<Record>>>,
 }
 
 /// How long a requested resync may stay unanswered before it is requested again.
@@ -159,6 +161,30 @@ impl<S: Strategy> Core<S> {
             latency: LatencyRecorder::new(),
             counters: CoreCounters::default(),
             halted: false,
+            journal: None,
+        }
+    }
+
+    /// Journals every order command and order event into `ring` (drained by a
+    /// [`crate::journal::JournalWriter`]) before acting on it; the push is lossless and
+    /// allocation-free, the disk is the writer thread's business.
+    pub fn with_journal(mut self, ring: Arc<Ring<Record>>) -> Self {
+        self.journal = Some(ring);
+        self
+    }
+
+    /// Starts from orders and positions rebuilt from a journal ([`crate::journal::rebuild`])
+    /// instead of empty ones.
+    pub fn with_state(mut self, oms: Oms, portfolio: Portfolio) -> Self {
+        self.oms = oms;
+        self.portfolio = portfolio;
+        self
+    }
+
+    #[inline]
+    fn journal(&self, rec: Record) {
+        if let Some(j) = &self.journal {
+            j.push_lossless(rec);
         }
     }
 
@@ -197,6 +223,7 @@ impl<S: Strategy> Core<S> {
     /// Processes one order event.
     pub fn on_order(&mut self, ev: &OrderEvent, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
         self.counters.order_events += 1;
+        self.journal(Record::Event(*ev));
         let applied = self.oms.apply(ev.client_id, &ev.kind);
         let Some(order) = self.oms.get(ev.client_id).copied() else { return };
         if let Applied::Fill(fill) = applied {
@@ -250,11 +277,11 @@ impl<S: Strategy> Core<S> {
     pub fn kill(&mut self, out: &mut impl FnMut(OrderCommand)) {
         self.halted = true;
         for o in self.oms.open_orders() {
-            out(OrderCommand::Cancel {
-                client_id: o.order.client_id,
-                instrument: o.order.instrument,
-                venue: o.order.venue,
-            });
+            let (client_id, instrument, venue) = (o.order.client_id, o.order.instrument, o.order.venue);
+            if let Some(j) = &self.journal {
+                j.push_lossless(Record::Cancel { client_id, instrument, venue });
+            }
+            out(OrderCommand::Cancel { client_id, instrument, venue });
         }
     }
 
@@ -298,7 +325,9 @@ impl<S: Strategy> Core<S> {
                     c.orders += 1;
                 }
                 self.counters.commands += 1;
-                out(OrderCommand::New { order, stamps: OrderStamps { risk_passed_ns, ..stamps } });
+                let stamps = OrderStamps { risk_passed_ns, ..stamps };
+                self.journal(Record::New { order, strategy, tag: intent.tag, stamps });
+                out(OrderCommand::New { order, stamps });
             }
         }
         // A strategy that keeps resubmitting refused intents is cut off here; drop the rest.

@@ -13,6 +13,7 @@ pub mod event;
 pub mod fixed;
 pub mod gateway;
 pub mod instrument;
+pub mod journal;
 pub mod latency;
 pub mod oms;
 pub mod orderbook;

@@ -73,6 +73,20 @@ impl PaperGateway {
         }
     }
 
+    /// What this simulated venue holds open, for reconciliation after a restart
+    /// ([`crate::journal::reconcile`]): resting orders and orders still in flight to it. It keeps
+    /// no positions, so those are not reported.
+    pub fn venue_state(&self) -> crate::journal::VenueState {
+        let order = |o: &NewOrder| crate::journal::VenueOrder {
+            client_id: o.client_id,
+            instrument: o.instrument,
+            venue: o.venue,
+            open_qty: o.qty,
+        };
+        let in_flight = self.pending.iter().filter(|p| !p.cancel).map(|p| order(&p.order));
+        crate::journal::VenueState { open_orders: self.resting.iter().map(order).chain(in_flight).collect(), positions: None }
+    }
+
     fn event(&self, order: &NewOrder, now_ns: u64, kind: OrderEventKind) -> OrderEvent {
         OrderEvent {
             client_id: order.client_id,
