@@ -283,6 +283,7 @@ impl<S: Strategy> Core<S> {
             }
             out(OrderCommand::Cancel { client_id, instrument, venue });
         }
+        self.oms.on_cancel_all_sent();
     }
 
     /// Turns buffered intents into orders through risk and the OMS. A refused intent is told to

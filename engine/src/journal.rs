@@ -828,13 +828,14 @@ impl JournalWriter {
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
-        let contents = parse(&bytes, &registry)?;
+        let mut contents = parse(&bytes, &registry)?;
         if contents.torn.is_some() || bytes.len() < HEADER_LEN {
             let keep = if bytes.len() < HEADER_LEN { 0 } else { contents.valid_len };
             file.set_len(keep).map_err(io)?;
             if keep == 0 {
                 file.seek(SeekFrom::Start(0)).map_err(io)?;
                 file.write_all(&header()).map_err(io)?;
+                contents.valid_len = HEADER_LEN as u64;
             }
             file.sync_all().map_err(io)?;
         }

@@ -167,6 +167,14 @@ impl Oms {
         }
     }
 
+    /// Marks every open order's cancel as requested (the kill switch cancels them all); the
+    /// same as [`Oms::on_cancel_sent`] on each, without collecting their ids.
+    pub fn on_cancel_all_sent(&mut self) {
+        for o in self.orders.values_mut().filter(|o| !o.state.is_final()) {
+            o.state = OrderState::CancelPending;
+        }
+    }
+
     /// Applies a venue event. Final orders are kept until [`Oms::purge_final`].
     pub fn apply(&mut self, id: ClientOrderId, kind: &OrderEventKind) -> Applied {
         let was_open = self.orders.get(&id).is_some_and(|o| !o.state.is_final());
