@@ -9,6 +9,7 @@ use std::path::Path;
 use crossbar_connectors::sim::SimConfig;
 use crossbar_connectors::venue::VenueConfig;
 use crossbar_engine::instrument::{InstrumentConfig, Registry};
+use crossbar_engine::journal::JournalConfig;
 use crossbar_engine::paper::PaperConfig;
 use crossbar_engine::risk::RiskConfig;
 use crossbar_engine::runtime::RuntimeConfig;
@@ -41,6 +42,9 @@ pub struct Config {
     /// Strategies to run.
     #[serde(default)]
     pub strategies: Vec<StrategyConfig>,
+    /// The order journal (`None`: no journal, nothing survives a restart).
+    #[serde(default)]
+    pub journal: Option<JournalConfig>,
 }
 
 /// A config problem, already phrased as the one line the user sees.
@@ -92,6 +96,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.runtime.validate().map_err(|e| e.to_string())?;
+        if let Some(j) = &self.journal {
+            j.validate()?;
+        }
         if self.venues.is_empty() {
             return Err("no venues configured".into());
         }

@@ -41,6 +41,25 @@ pub struct Report {
     pub gateway: &'static str,
     /// Where the config came from.
     pub config: String,
+    /// The order journal (all zeros when no `[journal]` is configured).
+    pub journal: JournalRow,
+}
+
+/// `journal` section: what the order journal wrote this run and what it recovered at start.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct JournalRow {
+    /// Records written this run (recovered ones not included).
+    pub records: u64,
+    /// Bytes written this run.
+    pub bytes: u64,
+    /// Syncs to disk this run.
+    pub fsyncs: u64,
+    /// Records read back from the journal at start and replayed into orders and positions.
+    pub recovered_records: u64,
+    /// Bytes of a torn last record cut off at start (0: the journal ended cleanly).
+    pub truncated_bytes: u64,
+    /// Differences found reconciling the recovered orders with the venue at start.
+    pub reconciled: u64,
 }
 
 /// `events` section.
@@ -294,6 +313,7 @@ impl Report {
             },
             gateway: io.gateway,
             config,
+            journal: JournalRow::default(),
         }
     }
 
@@ -316,6 +336,14 @@ impl Report {
             "orders   sent {}, filled {}, fills {}, cancelled/expired {}, rejected {}, risk refused {}",
             o.sent, o.filled, o.fills, o.cancelled, o.rejected, o.risk_refused
         );
+        let j = &self.journal;
+        if j.records + j.recovered_records + j.truncated_bytes > 0 {
+            let _ = writeln!(
+                s,
+                "journal  records {}, bytes {}, fsyncs {}, recovered {}, truncated {} bytes, reconciled {}",
+                j.records, j.bytes, j.fsyncs, j.recovered_records, j.truncated_bytes, j.reconciled
+            );
+        }
         let _ = writeln!(
             s,
             "\nlatency (ns)                    count        p50        p90        p99      p99.9        max"

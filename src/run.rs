@@ -13,11 +13,16 @@ use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
 use crossbar_engine::paper::PaperGateway;
+use crossbar_engine::gateway::Gateway as _;
+use crossbar_engine::instrument::Registry;
+use crossbar_engine::journal::{self, JournalConfig, JournalStats, JournalWriter, Record, Resolution};
+use crossbar_engine::oms::Oms;
+use crossbar_engine::portfolio::Portfolio;
 use crossbar_engine::ring::{IdlePolicy, Ring};
 use crossbar_engine::runtime::spawn_pinned;
 
 use crate::config::{Config, ConfigError};
-use crate::report::Report;
+use crate::report::{JournalRow, Report};
 use crate::{RunArgs, SimArgs};
 
 /// Flags set by SIGINT/SIGTERM. A second signal while stopping ends the process at once.
@@ -36,6 +41,70 @@ fn start_simulator(
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<Simulator> {
     Simulator::start(&cfg.simulator, registry, listen).context("starting the simulator")
+}
+
+/// Orders the core's OMS holds without allocating; must match `Core::new`.
+const OMS_CAPACITY: usize = 4_096;
+
+/// A journal opened and recovered at start, ready for its writer thread.
+struct StartedJournal {
+    writer: JournalWriter,
+    oms: Oms,
+    portfolio: Portfolio,
+    row: JournalRow,
+}
+
+/// Opens the journal, cuts a torn tail, rebuilds orders and positions, and reconciles them with
+/// the gateway: differences are printed and resolved (journaled as such), never ignored.
+fn start_journal(
+    cfg: &JournalConfig,
+    registry: &Arc<Registry>,
+    strategies: usize,
+    gateway: &mut PaperGateway,
+) -> anyhow::Result<StartedJournal> {
+    let path = cfg.path.display();
+    let opened = JournalWriter::open(cfg, Arc::clone(registry))
+        .with_context(|| format!("recovering the order journal {path} (move it aside to start afresh)"))?;
+    let mut writer = opened.writer;
+    let contents = opened.contents;
+    let mut row = JournalRow { recovered_records: contents.records.len() as u64, ..JournalRow::default() };
+    if let Some(t) = contents.torn {
+        row.truncated_bytes = t.bytes;
+        eprintln!("crossbar: journal {path}: torn last record at byte {} ({} bytes) cut off", t.offset, t.bytes);
+    }
+    let rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
+    let (mut oms, mut portfolio) = (rebuilt.oms, rebuilt.portfolio);
+    let diffs = journal::reconcile(&oms, &portfolio, &gateway.venue_state());
+    row.reconciled = diffs.len() as u64;
+    for d in &diffs {
+        match d.resolution(&oms) {
+            Resolution::Local(ev) => {
+                let rec = Record::Resolved(ev);
+                journal::replay_one(&mut oms, &mut portfolio, registry, &rec);
+                writer.append(&rec);
+            }
+            Resolution::CancelAtVenue(o) => {
+                let (client_id, instrument, venue) = (o.client_id, o.instrument, o.venue);
+                writer.append(&Record::Cancel { client_id, instrument, venue });
+                let cmd = crossbar_engine::event::OrderCommand::Cancel { client_id, instrument, venue };
+                if let Err(e) = gateway.send(&cmd, crossbar_engine::clock::now_ns()) {
+                    eprintln!("crossbar: journal: cancelling unknown venue order {}: {e}", client_id.0);
+                }
+            }
+            Resolution::Operator => eprintln!("crossbar: journal: unresolved difference with the venue: {d:?}"),
+        }
+    }
+    writer.flush().with_context(|| format!("writing the order journal {path}"))?;
+    if row.recovered_records > 0 {
+        eprintln!(
+            "crossbar: journal {path}: recovered {} records ({} orders, {} fills); {} differences with the venue resolved",
+            row.recovered_records,
+            oms.counters().sent,
+            oms.counters().fills,
+            row.reconciled
+        );
+    }
+    Ok(StartedJournal { writer, oms, portfolio, row })
 }
 
 /// `crossbar run`.
@@ -73,7 +142,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         orders: Arc::clone(&rings.orders),
         commands: Arc::clone(&rings.commands),
     };
-    let gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
+    let mut gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
+    let journal = match &cfg.journal {
+        Some(j) => Some((start_journal(j, &registry, strategies.len(), &mut gateway)?, j.ring)),
+        None => None,
+    };
     let io = IoThread::new(feeds, gateway, rings, cfg.runtime.io_idle).context("creating the I/O thread")?;
     let waker = io.waker();
     let io_parks = cfg.runtime.io_idle == IdlePolicy::Park;
@@ -81,6 +154,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let io_stop = Arc::new(AtomicBool::new(false));
 
     let started = Instant::now();
+    let journal_stop = Arc::new(AtomicBool::new(false));
+    let mut journal_row = JournalRow::default();
+    let mut journal_state = None;
+    let mut journal_stats: Option<Arc<JournalStats>> = None;
+    let mut journal_handle = None;
+    if let Some((j, ring_slots)) = journal {
+        let ring = Ring::new(ring_slots);
+        journal_row = j.row;
+        journal_stats = Some(j.writer.stats());
+        journal_state = Some((j.oms, j.portfolio, Arc::clone(&ring)));
+        let stop = Arc::clone(&journal_stop);
+        let writer = j.writer;
+        journal_handle = Some(spawn_pinned("crossbar-journal", None, move || writer.run(&ring, &stop))?);
+    }
     let io_handle = {
         let stop = Arc::clone(&io_stop);
         spawn_pinned("crossbar-io", cfg.runtime.io_core, move || io.run(&stop))?
@@ -94,7 +181,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 cfg.venues.iter().find(|v| registry.venue_id(&v.name) == Some(i.venue)).map(|v| v.protocol.sync_rule())
             })
             .collect();
-        let core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone()).with_depth_books(&rules, 1_000);
+        let mut core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone()).with_depth_books(&rules, 1_000);
+        if let Some((oms, portfolio, ring)) = journal_state {
+            core = core.with_state(oms, portfolio).with_journal(ring);
+        }
         let notify = move || {
             if io_parks {
                 let _ = waker.wake();
@@ -112,8 +202,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let deadline = Duration::from_secs_f64(args.duration);
     let mut next_progress = Duration::from_secs(1);
+    let journal_failed = || journal_stats.as_ref().is_some_and(|s| s.failed.load(Ordering::Acquire));
     while started.elapsed() < deadline && !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
+        if journal_failed() {
+            eprintln!("\ncrossbar: the order journal cannot be written: stopping");
+            break;
+        }
         if !control.kill.load(Ordering::Relaxed)
             && (kill_signal.load(Ordering::Relaxed) || kill_file.as_ref().is_some_and(|f| f.exists()))
         {
@@ -140,6 +235,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let core = core_handle.join().map_err(|_| anyhow::anyhow!("core thread panicked"))?;
     io_stop.store(true, Ordering::Relaxed);
     let io_report = io_handle.join().map_err(|_| anyhow::anyhow!("I/O thread panicked"))?;
+    journal_stop.store(true, Ordering::Release);
+    let journal_result = match journal_handle {
+        Some(h) => h.join().map_err(|_| anyhow::anyhow!("journal thread panicked"))?,
+        None => Ok(()),
+    };
+    if let Some(s) = &journal_stats {
+        journal_row.records = s.records.load(Ordering::Relaxed);
+        journal_row.bytes = s.bytes.load(Ordering::Relaxed);
+        journal_row.fsyncs = s.fsyncs.load(Ordering::Relaxed);
+    }
     let duration_s = started.elapsed().as_secs_f64();
     if let Some(sim) = sim
         && let Err(e) = sim.shutdown()
@@ -147,7 +252,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("crossbar: simulator shutdown: {e}");
     }
 
-    let report = Report::build(&core, &io_report, duration_s, origin);
+    let mut report = Report::build(&core, &io_report, duration_s, origin);
+    report.journal = journal_row;
     let mut out = std::io::stdout().lock();
     out.write_all(report.render().as_bytes())?;
     if let Some(path) = &args.report_json {
@@ -155,6 +261,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
         writeln!(out, "report written to {}", path.display())?;
     }
+    journal_result.context("the order journal")?;
     Ok(ExitCode::SUCCESS)
 }
 
