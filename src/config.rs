@@ -130,10 +130,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossbar_engine::journal::FsyncPolicy;
 
     #[test]
     fn embedded_demo_is_valid() {
         Config::parse(DEMO_TOML).unwrap();
+    }
+
+    #[test]
+    fn journal_section_parses_and_bad_values_are_one_line() {
+        let on = DEMO_TOML.replace("# [journal]\n# path = ", "[journal]\npath = ");
+        let cfg = Config::parse(&on).unwrap();
+        let j = cfg.journal.unwrap();
+        assert_eq!(j.path, std::path::Path::new("target/crossbar-journal/orders.jnl"));
+        assert_eq!((j.fsync, j.batch_records, j.batch_ms, j.ring), (FsyncPolicy::Batched, 64, 5, 65_536));
+        assert!(Config::parse(DEMO_TOML).unwrap().journal.is_none(), "off in the demo");
+        let e = Config::parse(&on.replace("[journal]\n", "[journal]\nring = 1000\n")).unwrap_err();
+        assert_eq!(e, "journal.ring = 1000: ring capacity must be a power of two ≥ 2");
+        let e = Config::parse(&on.replace("[journal]\n", "[journal]\nfsync = \"sometimes\"\n")).unwrap_err();
+        assert!(e.contains("unknown variant `sometimes`, expected one of `every`, `batched`, `off`"), "{e}");
     }
 
     #[test]

@@ -137,7 +137,13 @@ fn sigkill_at_random_moments_loses_and_doubles_no_fill() {
     // A clean run recovers everything and its report's positions are the journal's.
     let json = dir.join("report.json");
     let cfg = config(&dir, &jnl, "batched");
-    let out = crossbar().args(["run", "--duration", "2", "--config"]).arg(&cfg).arg("--report-json").arg(&json).output().unwrap();
+    let out = crossbar()
+        .args(["run", "--duration", "2", "--config"])
+        .arg(&cfg)
+        .arg("--report-json")
+        .arg(&json)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let j = &r["journal"];
@@ -181,13 +187,16 @@ fn a_secret_in_the_environment_reaches_no_log_report_or_journal() {
     ] {
         cmd.env(var, SECRET);
     }
-    let out = cmd.args(["run", "--duration", "2", "--config"]).arg(&cfg).arg("--report-json").arg(&json).output().unwrap();
+    let out =
+        cmd.args(["run", "--duration", "2", "--config"]).arg(&cfg).arg("--report-json").arg(&json).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = std::fs::read(&json).unwrap();
     let journal_bytes = std::fs::read(&jnl).unwrap();
     assert!(journal_bytes.len() > 1_000, "the run journaled orders");
     let needles = [SECRET.as_bytes(), &SECRET.as_bytes()[..12], &SECRET.as_bytes()[SECRET.len() - 12..]];
-    for (what, hay) in [("stdout", &out.stdout), ("stderr", &out.stderr), ("report", &report), ("journal", &journal_bytes)] {
+    for (what, hay) in
+        [("stdout", &out.stdout), ("stderr", &out.stderr), ("report", &report), ("journal", &journal_bytes)]
+    {
         for n in needles {
             assert!(!hay.windows(n.len()).any(|w| w == n), "secret bytes in {what}");
         }

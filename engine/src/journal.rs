@@ -174,10 +174,7 @@ fn reason_byte(r: RejectReason) -> u8 {
 }
 
 fn scales(registry: &Registry, id: InstrumentId) -> (u8, u8) {
-    registry
-        .instruments()
-        .get(id.index())
-        .map_or((0, 0), |i| (i.price_scale.places(), i.qty_scale.places()))
+    registry.instruments().get(id.index()).map_or((0, 0), |i| (i.price_scale.places(), i.qty_scale.places()))
 }
 
 /// Appends `rec`'s frame (length, checksum, payload) to `out`. `registry` supplies the scales.
@@ -652,12 +649,8 @@ pub fn reconcile(oms: &Oms, portfolio: &Portfolio, venue: &VenueState) -> Vec<Di
             Some(_) => {}
         }
     }
-    let mut unknown: Vec<_> = venue
-        .open_orders
-        .iter()
-        .filter(|v| oms.get(v.client_id).is_none_or(|o| o.state.is_final()))
-        .copied()
-        .collect();
+    let mut unknown: Vec<_> =
+        venue.open_orders.iter().filter(|v| oms.get(v.client_id).is_none_or(|o| o.state.is_final())).copied().collect();
     unknown.sort_by_key(|v| v.client_id);
     out.extend(unknown.into_iter().map(|order| Difference::UnknownLocally { order }));
     if let Some(positions) = &venue.positions {
@@ -825,7 +818,8 @@ impl JournalWriter {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let mut contents = parse(&bytes, &registry)?;
@@ -885,9 +879,7 @@ impl JournalWriter {
             FsyncPolicy::Every => self.unsynced > 0,
             FsyncPolicy::Batched => {
                 self.unsynced >= self.cfg.batch_records
-                    || self
-                        .unsynced_since
-                        .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.cfg.batch_ms))
+                    || self.unsynced_since.is_some_and(|t| t.elapsed() >= Duration::from_millis(self.cfg.batch_ms))
             }
         };
         if due {

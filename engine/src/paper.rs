@@ -84,7 +84,10 @@ impl PaperGateway {
             open_qty: o.qty,
         };
         let in_flight = self.pending.iter().filter(|p| !p.cancel).map(|p| order(&p.order));
-        crate::journal::VenueState { open_orders: self.resting.iter().map(order).chain(in_flight).collect(), positions: None }
+        crate::journal::VenueState {
+            open_orders: self.resting.iter().map(order).chain(in_flight).collect(),
+            positions: None,
+        }
     }
 
     fn event(&self, order: &NewOrder, now_ns: u64, kind: OrderEventKind) -> OrderEvent {

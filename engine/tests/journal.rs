@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    ClientOrderId, Fill, MarketBody, MarketEvent, NewOrder, OrderEvent, OrderEventKind, OrderStamps,
-    Quote, RejectReason, SeqIds, Side, TimeInForce,
+    ClientOrderId, Fill, MarketBody, MarketEvent, NewOrder, OrderEvent, OrderEventKind, OrderStamps, Quote,
+    RejectReason, SeqIds, Side, TimeInForce,
 };
 use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::gateway::Gateway as _;
@@ -336,7 +336,12 @@ fn quote(inst: u32, step: u64, t: u64) -> MarketEvent {
         recv_ns: t,
         decoded_ns: 0,
         seq: SeqIds::default(),
-        body: MarketBody::Quote(Quote { bid_px: Px(mid - 1), bid_qty: Qty(lot), ask_px: Px(mid + 1), ask_qty: Qty(lot) }),
+        body: MarketBody::Quote(Quote {
+            bid_px: Px(mid - 1),
+            bid_qty: Qty(lot),
+            ask_px: Px(mid + 1),
+            ask_qty: Qty(lot),
+        }),
     }
 }
 
@@ -469,8 +474,18 @@ fn reconciliation_reports_every_kind_of_difference() {
     let r = journal::rebuild(&records, &reg, 1, 16);
     let venue = VenueState {
         open_orders: vec![
-            VenueOrder { client_id: ClientOrderId(2), instrument: InstrumentId(0), venue: VenueId(0), open_qty: Qty(1_000) },
-            VenueOrder { client_id: ClientOrderId(7), instrument: InstrumentId(1), venue: VenueId(0), open_qty: Qty(5) },
+            VenueOrder {
+                client_id: ClientOrderId(2),
+                instrument: InstrumentId(0),
+                venue: VenueId(0),
+                open_qty: Qty(1_000),
+            },
+            VenueOrder {
+                client_id: ClientOrderId(7),
+                instrument: InstrumentId(1),
+                venue: VenueId(0),
+                open_qty: Qty(5),
+            },
         ],
         positions: Some(vec![(InstrumentId(0), "0.01".parse().unwrap()), (InstrumentId(1), Decimal::ZERO)]),
     };
@@ -481,7 +496,11 @@ fn reconciliation_reports_every_kind_of_difference() {
             Difference::MissingAtVenue { client_id: ClientOrderId(1) },
             Difference::OpenQty { client_id: ClientOrderId(2), local: Qty(1_500), venue: Qty(1_000) },
             Difference::UnknownLocally { order: venue.open_orders[1] },
-            Difference::Position { instrument: InstrumentId(0), local: "0.00500".parse().unwrap(), venue: "0.01".parse().unwrap() },
+            Difference::Position {
+                instrument: InstrumentId(0),
+                local: "0.00500".parse().unwrap(),
+                venue: "0.01".parse().unwrap()
+            },
         ]
     );
     assert_eq!(d[2].resolution(&r.oms), Resolution::CancelAtVenue(venue.open_orders[1]));

@@ -58,7 +58,15 @@ impl Strategy for Taker {
         let (side, px) = if self.0.is_multiple_of(2) { (Side::Buy, q.ask_px) } else { (Side::Sell, q.bid_px) };
         let tif = if self.0.is_multiple_of(3) { TimeInForce::Gtc } else { TimeInForce::Ioc };
         let px = if tif == TimeInForce::Gtc { Px(px.0 - side.sign() * 3) } else { px };
-        ctx.submit(Intent { instrument: ev.instrument, side, qty: Qty(2_000), limit_px: px, tif, reduce_only: false, tag: 0 });
+        ctx.submit(Intent {
+            instrument: ev.instrument,
+            side,
+            qty: Qty(2_000),
+            limit_px: px,
+            tif,
+            reduce_only: false,
+            tag: 0,
+        });
     }
     fn on_order(&mut self, _: &OrderEvent, _: u32, _: &mut Ctx<'_>) {}
 }
@@ -95,7 +103,12 @@ fn journaling_allocates_nothing_per_event_after_warm_up() {
             recv_ns: t,
             decoded_ns: 0,
             seq: SeqIds::default(),
-            body: MarketBody::Quote(Quote { bid_px: Px(mid - 1), bid_qty: Qty(1_500), ask_px: Px(mid + 1), ask_qty: Qty(1_500) }),
+            body: MarketBody::Quote(Quote {
+                bid_px: Px(mid - 1),
+                bid_qty: Qty(1_500),
+                ask_px: Px(mid + 1),
+                ask_qty: Qty(1_500),
+            }),
         };
         paper.on_market(&q);
         core.on_market(&q, t, t, &mut |c| cmds.push(c));
