@@ -202,3 +202,27 @@ fn a_secret_in_the_environment_reaches_no_log_report_or_journal() {
         }
     }
 }
+
+#[test]
+fn a_journal_corrupt_in_the_middle_stops_the_start_and_is_left_alone() {
+    let dir = temp_dir("corrupt");
+    let jnl = dir.join("orders.jnl");
+    let cfg = config(&dir, &jnl, "off");
+    let out = crossbar().args(["run", "--duration", "1", "--config"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut bytes = std::fs::read(&jnl).unwrap();
+    assert!(bytes.len() > 200, "the first run journaled orders");
+    bytes[16 + 8 + 3] ^= 0x10; // inside the first record's payload (its sequence number)
+    std::fs::write(&jnl, &bytes).unwrap();
+    let out = crossbar().args(["run", "--duration", "1", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "crossbar: error: recovering the order journal {} (move it aside to start afresh): journal corrupt at byte 16: checksum mismatch",
+            jnl.display()
+        )
+    );
+    assert_eq!(std::fs::read(&jnl).unwrap(), bytes, "a corrupt journal is never rewritten");
+}

@@ -7,6 +7,16 @@
 //! syncs them as [`FsyncPolicy`] says. The order of records in the file is the order the core
 //! saw things, so replaying the file through the same OMS and portfolio code gives the same state.
 //!
+//! A record is queued before the core acts on what it stands for (an event before it is applied,
+//! a command before it goes to the I/O thread), but reaching the disk is asynchronous: a crash can
+//! lose the last records the writer had not yet written. Those are things the venue knows (an
+//! order it received, a fill it sent), so the restart's reconciliation with the venue
+//! ([`reconcile`]) finds them, rather than the core waiting for the disk on every order.
+//! Journaled: `OrderCommand::New` (with the strategy and tag that asked), `OrderCommand::Cancel`,
+//! and every `OrderEvent` the core dequeues, duplicates included (the replay skips them the same
+//! way). Not journaled: book resync commands, market data and funding settlements (funding is
+//! market-derived; after a restart the `funding` of positions restarts from zero).
+//!
 //! # File format (version 1, all integers little-endian)
 //! ```text
 //! file    := header record*
