@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbar_engine::event::{ClientOrderId, OrderEventKind, Side};
 use crossbar_engine::instrument::{InstrumentConfig, Registry};
 use crossbar_engine::journal::{self, Record};
+use crossbar_engine::portfolio::Position;
 use rust_decimal::Decimal;
 
 const DEMO: &str = include_str!("../config/demo.toml");
@@ -56,7 +57,7 @@ fn registry() -> Registry {
 
 /// Checks the journal on its own terms and returns its records with the rebuilt positions'
 /// quantities and fill count.
-fn check_journal(path: &Path, reg: &Registry) -> (Vec<Record>, Vec<Decimal>, u64, u64) {
+fn check_journal(path: &Path, reg: &Registry) -> (Vec<Record>, Vec<Position>, u64, u64) {
     let c = journal::read(path, reg).unwrap_or_else(|e| panic!("journal unreadable after a kill: {e}"));
     let torn = c.torn.map_or(0, |t| t.bytes);
     // Client ids are never reused, also across restarts.
@@ -89,7 +90,7 @@ fn check_journal(path: &Path, reg: &Registry) -> (Vec<Record>, Vec<Decimal>, u64
     for inst in reg.instruments() {
         let p = rebuilt.portfolio.get(inst.id);
         assert_eq!(p.qty, Decimal::new(qty[inst.id.index()], u32::from(inst.qty_scale.places())), "{}", inst.symbol);
-        positions.push(p.qty);
+        positions.push(*p);
     }
     let total_fills: u64 = reg.instruments().iter().map(|i| rebuilt.portfolio.get(i.id).fills).sum();
     assert_eq!(total_fills, fills.len() as u64);
@@ -154,14 +155,24 @@ fn sigkill_at_random_moments_loses_and_doubles_no_fill() {
     let (records, positions, fills, _) = check_journal(&jnl, &reg);
     assert_eq!(j["records"].as_u64(), Some((records.len() - prev.len()) as u64), "{j}");
     assert_eq!(r["orders"]["fills"].as_u64(), Some(fills), "{r}");
+    // Every position the report shows (qty, average, realized, fees, funding) is the journal's.
+    let money = |d: Decimal| d.round_dp(8).normalize().to_string();
     for inst in reg.instruments() {
-        let reported = r["positions"]
+        let p = &positions[inst.id.index()];
+        let row = r["positions"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|p| p["symbol"] == inst.symbol.as_str() && p["venue"] == reg.venue_name(inst.venue))
-            .map_or(Decimal::ZERO, |p| p["qty"].as_str().unwrap().parse().unwrap());
-        assert_eq!(reported, positions[inst.id.index()], "{} {}", reg.venue_name(inst.venue), inst.symbol);
+            .find(|row| row["symbol"] == inst.symbol.as_str() && row["venue"] == reg.venue_name(inst.venue));
+        let Some(row) = row else {
+            assert_eq!(p.fills, 0, "{} {} traded but is not reported", reg.venue_name(inst.venue), inst.symbol);
+            continue;
+        };
+        let field = |k: &str| row[k].as_str().unwrap().to_owned();
+        assert_eq!(field("qty"), p.qty.normalize().to_string(), "{row}");
+        for (k, v) in [("avg_px", p.avg_px), ("realized", p.realized), ("fees", p.fees), ("funding", p.funding)] {
+            assert_eq!(field(k), money(v), "{k} of {row}");
+        }
     }
     eprintln!("21 kills, {torn_seen} torn tails, {fills} fills, {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(60));

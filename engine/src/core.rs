@@ -209,6 +209,7 @@ impl<S: Strategy> Core<S> {
             self.latency.record(Stage::DecodedToDequeued, ev.decoded_ns, dequeued_ns);
         }
         if let Some(settled) = self.books.apply(ev) {
+            self.journal(Record::Funding { instrument: ev.instrument, settled });
             self.portfolio.apply_funding(&self.registry, ev.instrument, &settled);
             self.counters.funding_settlements += 1;
         }

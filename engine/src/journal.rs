@@ -14,8 +14,8 @@
 //! ([`reconcile`]) finds them, rather than the core waiting for the disk on every order.
 //! Journaled: `OrderCommand::New` (with the strategy and tag that asked), `OrderCommand::Cancel`,
 //! and every `OrderEvent` the core dequeues, duplicates included (the replay skips them the same
-//! way). Not journaled: book resync commands, market data and funding settlements (funding is
-//! market-derived; after a restart the `funding` of positions restarts from zero).
+//! way), and every funding settlement the core books into positions. Not journaled: book resync
+//! commands and market data.
 //!
 //! # File format (version 1, all integers little-endian)
 //! ```text
@@ -30,6 +30,7 @@
 //! kind 2 CANCEL  client_id:u64 instrument:u32 venue:u8
 //! kind 3 EVENT   client_id:u64 instrument:u32 side:u8 exch_ts_ms:u64 recv_ns:u64 what:u8 [detail]
 //! kind 4 RESOLVED  same body as EVENT: an event reconciliation decided, not one a venue sent
+//! kind 5 FUNDING instrument:u32 at_ms:u64 rate:i64 rate_scale:u8 (=16) mark_px:i64 mark_scale:u8 (=10)
 //!
 //! side: 0 buy, 1 sell          tif: 0 IOC, 1 GTC          reduce_only/taker: 0 or 1
 //! what: 0 accepted, 1 filled, 2 cancelled, 3 expired, 4 rejected
@@ -60,10 +61,11 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::book::FundingSettled;
 use crate::event::{
     ClientOrderId, Fill, NewOrder, OrderEvent, OrderEventKind, OrderStamps, RejectReason, Side, TimeInForce,
 };
-use crate::fixed::{Px, Qty};
+use crate::fixed::{Px, Qty, RATE_SCALE, REFERENCE_SCALE, Rate};
 use crate::instrument::{InstrumentId, Registry, VenueId};
 use crate::oms::{Applied, Oms};
 use crate::portfolio::Portfolio;
@@ -85,6 +87,7 @@ const KIND_NEW: u8 = 1;
 const KIND_CANCEL: u8 = 2;
 const KIND_EVENT: u8 = 3;
 const KIND_RESOLVED: u8 = 4;
+const KIND_FUNDING: u8 = 5;
 
 /// Why the journal could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -149,15 +152,23 @@ pub enum Record {
     /// An event decided by reconciliation after a restart (e.g. an order the venue does not
     /// know is ended locally), so a later replay reaches the same state.
     Resolved(OrderEvent),
+    /// A funding settlement the core booked into positions (market-derived, but money).
+    Funding {
+        /// The perpetual.
+        instrument: InstrumentId,
+        /// Rate, mark and time of the settlement.
+        settled: FundingSettled,
+    },
 }
 
 impl Record {
-    /// The client order id the record is about.
-    pub fn client_id(&self) -> ClientOrderId {
+    /// The client order id the record is about (`None` for a funding settlement).
+    pub fn client_id(&self) -> Option<ClientOrderId> {
         match self {
-            Self::New { order, .. } => order.client_id,
-            Self::Cancel { client_id, .. } => *client_id,
-            Self::Event(e) | Self::Resolved(e) => e.client_id,
+            Self::New { order, .. } => Some(order.client_id),
+            Self::Cancel { client_id, .. } => Some(*client_id),
+            Self::Event(e) | Self::Resolved(e) => Some(e.client_id),
+            Self::Funding { .. } => None,
         }
     }
 }
@@ -223,6 +234,16 @@ pub fn encode(rec: &Record, seq: u64, registry: &Registry, out: &mut Vec<u8>) {
             out.extend_from_slice(&client_id.0.to_le_bytes());
             out.extend_from_slice(&instrument.0.to_le_bytes());
             out.push(venue.0);
+        }
+        Record::Funding { instrument, settled } => {
+            out.push(KIND_FUNDING);
+            out.extend_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(&instrument.0.to_le_bytes());
+            out.extend_from_slice(&settled.at_ms.to_le_bytes());
+            out.extend_from_slice(&settled.rate.0.to_le_bytes());
+            out.push(RATE_SCALE.places());
+            out.extend_from_slice(&settled.mark_px.0.to_le_bytes());
+            out.push(REFERENCE_SCALE.places());
         }
         Record::Event(e) | Record::Resolved(e) => {
             out.push(if matches!(rec, Record::Event(_)) { KIND_EVENT } else { KIND_RESOLVED });
@@ -412,6 +433,19 @@ fn decode_payload(p: &[u8], registry: &Registry) -> Result<(u64, Record), &'stat
             let e = OrderEvent { client_id, instrument, side, exch_ts_ms, recv_ns, kind };
             if rec_kind == KIND_EVENT { Record::Event(e) } else { Record::Resolved(e) }
         }
+        KIND_FUNDING => {
+            let (instrument, _, _) = instrument_scales(c.u32().ok_or(SHORT)?)?;
+            let at_ms = c.u64().ok_or(SHORT)?;
+            let rate = Rate(c.i64().ok_or(SHORT)?);
+            if c.u8().ok_or(SHORT)? != RATE_SCALE.places() {
+                return Err("rate scale differs from the engine's");
+            }
+            let mark_px = Px(c.i64().ok_or(SHORT)?);
+            if c.u8().ok_or(SHORT)? != REFERENCE_SCALE.places() {
+                return Err("mark price scale differs from the engine's");
+            }
+            Record::Funding { instrument, settled: FundingSettled { at_ms, rate, mark_px } }
+        }
         _ => return Err("unknown record kind"),
     };
     if c.at != p.len() {
@@ -570,6 +604,9 @@ pub fn replay_one(oms: &mut Oms, portfolio: &mut Portfolio, registry: &Registry,
         Record::New { order, strategy, tag, .. } => oms.on_sent(*order, *strategy, *tag),
         Record::Cancel { client_id, .. } => {
             oms.on_cancel_sent(*client_id);
+        }
+        Record::Funding { instrument, settled } => {
+            portfolio.apply_funding(registry, *instrument, settled);
         }
         Record::Event(ev) | Record::Resolved(ev) => {
             if let Applied::Fill(fill) = oms.apply(ev.client_id, &ev.kind)

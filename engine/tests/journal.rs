@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crossbar_engine::book::FundingSettled;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    ClientOrderId, Fill, MarketBody, MarketEvent, NewOrder, OrderEvent, OrderEventKind, OrderStamps, Quote,
+    ClientOrderId, Fill, Funding, MarketBody, MarketEvent, NewOrder, OrderEvent, OrderEventKind, OrderStamps, Quote,
     RejectReason, SeqIds, Side, TimeInForce,
 };
-use crossbar_engine::fixed::{Px, Qty};
+use crossbar_engine::fixed::{Px, Qty, Rate};
 use crossbar_engine::gateway::Gateway as _;
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry, VenueId};
 use crossbar_engine::journal::{
@@ -140,6 +141,14 @@ fn every_kind() -> Vec<Record> {
     ] {
         v.push(Record::Event(ev(6, 0, Side::Buy, OrderEventKind::Rejected(r))));
     }
+    v.push(Record::Funding {
+        instrument: InstrumentId(1),
+        settled: FundingSettled {
+            at_ms: 1_700_000_000_000,
+            rate: Rate(-1_234_567_890_123),
+            mark_px: Px(650_001_234_567_890),
+        },
+    });
     v
 }
 
@@ -163,7 +172,9 @@ fn every_record_kind_round_trips_exactly() {
     assert_eq!(c.records, records);
     assert_eq!((c.valid_len, c.torn, c.last_seq), (bytes.len() as u64, None, records.len() as u64));
     // The format is fixed: lengths per kind, and one record's bytes in full.
-    let lens: Vec<usize> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    let lens: Vec<usize> =
+        starts.windows(2).map(|w| w[1] - w[0]).chain([bytes.len() - starts[starts.len() - 1]]).collect();
+    assert_eq!(lens[lens.len() - 1], 8 + 40, "FUNDING");
     assert_eq!(&lens[..8], &[8 + 74, 8 + 74, 8 + 23, 8 + 40, 8 + 40 + 52, 8 + 40 + 52, 8 + 40, 8 + 40]);
     let cancel = &bytes[starts[2]..starts[3]];
     assert_eq!(&cancel[..4], &23u32.to_le_bytes());
@@ -345,6 +356,24 @@ fn quote(inst: u32, step: u64, t: u64) -> MarketEvent {
     }
 }
 
+/// A funding update of the perpetual whose next funding time moves on every time: each one
+/// after the first settles the previous period.
+fn funding(step: u64, t: u64) -> MarketEvent {
+    MarketEvent {
+        instrument: InstrumentId(1),
+        exch_ts_ms: 1_000 + step,
+        recv_ns: t,
+        decoded_ns: 0,
+        seq: SeqIds::default(),
+        body: MarketBody::Funding(Funding {
+            mark_px: Px(650_000_000_000_000 + step as i64 * 1_000_000),
+            index_px: Px(649_990_000_000_000),
+            rate: Rate(1_000_000_000_000 - step as i64 * 1_000_000_000),
+            next_funding_ms: 1_000 + step,
+        }),
+    }
+}
+
 #[test]
 fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
     let reg = registry();
@@ -366,7 +395,7 @@ fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
     let mut events = Vec::new();
     for step in 0..3_000u64 {
         t += 1_000;
-        let q = quote((step % 2) as u32, step, t);
+        let q = if step % 100 == 1 { funding(step, t) } else { quote((step % 2) as u32, step, t) };
         paper.on_market(&q);
         core.on_market(&q, t, t, &mut |c| cmds.push(c));
         if step == 2_500 {
@@ -389,8 +418,10 @@ fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
 
     let live = core.oms();
     let c = live.counters();
-    assert!(c.sent > 1_000 && c.fills > 500 && c.duplicates > 100 && c.cancelled > 100, "{c:?}");
+    assert!(c.sent > 900 && c.fills > 500 && c.duplicates > 100 && c.cancelled > 100, "{c:?}");
     assert!(live.open_count() > 0, "orders still open when the engine stops");
+    assert_eq!(core.counters().funding_settlements, 29);
+    assert_ne!(core.portfolio().get(InstrumentId(1)).funding, Decimal::ZERO);
     let contents = journal::read(&path, &reg).unwrap();
     assert_eq!(contents.torn, None);
     assert_eq!(contents.records.len() as u64, stats.records.load(Ordering::Relaxed));
