@@ -1,0 +1,188 @@
+//! Rebuilding orders and positions from journal records, and comparing them with a venue's.
+
+use rust_decimal::Decimal;
+
+use super::Record;
+use crate::event::{ClientOrderId, OrderEvent, OrderEventKind};
+use crate::fixed::Qty;
+use crate::instrument::{InstrumentId, Registry, VenueId};
+use crate::oms::{Applied, Oms};
+use crate::portfolio::Portfolio;
+
+/// OMS and positions rebuilt from a journal.
+#[derive(Debug)]
+pub struct Rebuilt {
+    /// Every journaled order in the state the journal leaves it.
+    pub oms: Oms,
+    /// Positions from every journaled fill the OMS applied.
+    pub portfolio: Portfolio,
+    /// Highest client order id journaled: new ids start after it.
+    pub last_client_id: u64,
+    /// Records replayed.
+    pub records: u64,
+}
+
+/// Replays `records` through the same OMS and portfolio code the core runs, in order: the state
+/// a core reaches from them. `strategies` and `oms_capacity` must match the core's.
+pub fn rebuild(records: &[Record], registry: &Registry, strategies: usize, oms_capacity: usize) -> Rebuilt {
+    let last_client_id = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::New { order, .. } => Some(order.client_id.0),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let mut oms = Oms::new(oms_capacity, last_client_id);
+    let mut portfolio = Portfolio::new(registry.len(), strategies);
+    for r in records {
+        replay_one(&mut oms, &mut portfolio, registry, r);
+    }
+    Rebuilt { oms, portfolio, last_client_id, records: records.len() as u64 }
+}
+
+/// Applies one record to an OMS and portfolio exactly as the core applies what it stands for.
+pub fn replay_one(oms: &mut Oms, portfolio: &mut Portfolio, registry: &Registry, r: &Record) {
+    match r {
+        Record::New { order, strategy, tag, .. } => oms.on_sent(*order, *strategy, *tag),
+        Record::Cancel { client_id, .. } => {
+            oms.on_cancel_sent(*client_id);
+        }
+        Record::Funding { instrument, settled } => {
+            portfolio.apply_funding(registry, *instrument, settled);
+        }
+        Record::Event(ev) | Record::Resolved(ev) => {
+            if let Applied::Fill(fill) = oms.apply(ev.client_id, &ev.kind)
+                && let Some(o) = oms.get(ev.client_id)
+            {
+                portfolio.apply_fill(registry, o.strategy, o.order.instrument, o.order.side, &fill);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+
+/// One order as the venue reports it open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueOrder {
+    /// The engine's id, echoed by the venue.
+    pub client_id: ClientOrderId,
+    /// Its instrument.
+    pub instrument: InstrumentId,
+    /// Its venue.
+    pub venue: VenueId,
+    /// Quantity still open.
+    pub open_qty: Qty,
+}
+
+/// What a venue (or the paper gateway) says the account holds, for comparison with the
+/// journal's state after a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VenueState {
+    /// Orders open at the venue.
+    pub open_orders: Vec<VenueOrder>,
+    /// Signed positions per instrument, when the venue reports them (`None`: not known, e.g. the
+    /// paper gateway keeps none).
+    pub positions: Option<Vec<(InstrumentId, Decimal)>>,
+}
+
+/// A difference between the journal's state and the venue's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Difference {
+    /// Open in the journal, unknown to the venue (it ended while the engine was down, or never
+    /// arrived). Resolved by ending it locally.
+    MissingAtVenue {
+        /// The order.
+        client_id: ClientOrderId,
+    },
+    /// Open at the venue, not open in the journal. Resolved by cancelling it at the venue.
+    UnknownLocally {
+        /// The venue's order.
+        order: VenueOrder,
+    },
+    /// Open in both, with different open quantities: fills the engine has not seen.
+    OpenQty {
+        /// The order.
+        client_id: ClientOrderId,
+        /// Open quantity by the journal.
+        local: Qty,
+        /// Open quantity by the venue.
+        venue: Qty,
+    },
+    /// The account's position differs: needs the venue's fills (or an operator).
+    Position {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Position by the journal.
+        local: Decimal,
+        /// Position by the venue.
+        venue: Decimal,
+    },
+}
+
+/// Compares the journal's orders and positions with the venue's, so every difference is
+/// reported (and, where [`Difference::resolution`] says how, resolved), never ignored. The
+/// result is sorted by kind and id, so reports are stable.
+pub fn reconcile(oms: &Oms, portfolio: &Portfolio, venue: &VenueState) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut local: Vec<_> = oms.open_orders().copied().collect();
+    local.sort_by_key(|o| o.order.client_id);
+    for o in &local {
+        let local_open = Qty(o.order.qty.0 - o.filled.0);
+        match venue.open_orders.iter().find(|v| v.client_id == o.order.client_id) {
+            None => out.push(Difference::MissingAtVenue { client_id: o.order.client_id }),
+            Some(v) if v.open_qty != local_open => {
+                out.push(Difference::OpenQty { client_id: o.order.client_id, local: local_open, venue: v.open_qty });
+            }
+            Some(_) => {}
+        }
+    }
+    let mut unknown: Vec<_> =
+        venue.open_orders.iter().filter(|v| oms.get(v.client_id).is_none_or(|o| o.state.is_final())).copied().collect();
+    unknown.sort_by_key(|v| v.client_id);
+    out.extend(unknown.into_iter().map(|order| Difference::UnknownLocally { order }));
+    if let Some(positions) = &venue.positions {
+        for (id, p) in portfolio.positions().iter().enumerate() {
+            let id = InstrumentId(id as u32);
+            let v = positions.iter().find(|(i, _)| *i == id).map_or(Decimal::ZERO, |(_, q)| *q);
+            if v != p.qty {
+                out.push(Difference::Position { instrument: id, local: p.qty, venue: v });
+            }
+        }
+    }
+    out
+}
+
+/// How a difference is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Apply (and journal as [`Record::Resolved`]) this event locally.
+    Local(OrderEvent),
+    /// Cancel this order at the venue.
+    CancelAtVenue(VenueOrder),
+    /// Nothing the engine can decide alone: report it and do not trade the instrument blind.
+    Operator,
+}
+
+impl Difference {
+    /// The resolution of this difference given the engine's OMS.
+    pub fn resolution(&self, oms: &Oms) -> Resolution {
+        match *self {
+            Self::MissingAtVenue { client_id } => match oms.get(client_id) {
+                Some(o) => Resolution::Local(OrderEvent {
+                    client_id,
+                    instrument: o.order.instrument,
+                    side: o.order.side,
+                    exch_ts_ms: 0,
+                    recv_ns: 0,
+                    kind: OrderEventKind::Expired,
+                }),
+                None => Resolution::Operator,
+            },
+            Self::UnknownLocally { order } => Resolution::CancelAtVenue(order),
+            Self::OpenQty { .. } | Self::Position { .. } => Resolution::Operator,
+        }
+    }
+}
