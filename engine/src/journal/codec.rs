@@ -295,7 +295,7 @@ fn decode_payload(p: &[u8], registry: &Registry) -> Result<(u64, Record), &'stat
     Ok((seq, rec))
 }
 
-/// A torn tail found (and, by [`JournalWriter::open`], cut off).
+/// A torn tail found (and, by [`JournalWriter::open`](super::JournalWriter::open), cut off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// Where the torn record starts: the file's new length.

@@ -116,7 +116,7 @@ pub struct JournalWriter {
 pub struct Opened {
     /// The writer, positioned after the last whole record.
     pub writer: JournalWriter,
-    /// The records found, for [`rebuild`].
+    /// The records found, for [`rebuild`](super::rebuild).
     pub contents: Contents,
 }
 
@@ -125,7 +125,7 @@ impl JournalWriter {
     /// after the last whole record.
     ///
     /// # Errors
-    /// As [`read`]: a corrupt or foreign journal is refused, never overwritten.
+    /// As [`read`](super::read): a corrupt or foreign journal is refused, never overwritten.
     pub fn open(cfg: &JournalConfig, registry: Arc<Registry>) -> Result<Opened, JournalError> {
         let path = cfg.path.clone();
         let io = |source| JournalError::Io { path: path.clone(), source };
