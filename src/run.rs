@@ -12,9 +12,10 @@ use crossbar_connectors::sim::Simulator;
 use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
+use crossbar_engine::event::{OrderCommand, OrderEventKind};
 use crossbar_engine::gateway::Gateway as _;
 use crossbar_engine::instrument::Registry;
-use crossbar_engine::journal::{self, JournalConfig, JournalStats, JournalWriter, Record, Resolution};
+use crossbar_engine::journal::{self, Difference, JournalConfig, JournalStats, JournalWriter, Record, Resolution};
 use crossbar_engine::oms::Oms;
 use crossbar_engine::paper::PaperGateway;
 use crossbar_engine::portfolio::Portfolio;
@@ -72,38 +73,50 @@ fn start_journal(
         row.truncated_bytes = t.bytes;
         eprintln!("crossbar: journal {path}: torn last record at byte {} ({} bytes) cut off", t.offset, t.bytes);
     }
-    let rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
-    let (mut oms, mut portfolio) = (rebuilt.oms, rebuilt.portfolio);
-    let diffs = journal::reconcile(&oms, &portfolio, &gateway.venue_state());
+    let mut rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
+    let venue = gateway.venue_state();
+    let diffs = journal::reconcile(&rebuilt, &venue);
     row.reconciled = diffs.len() as u64;
+    let mut unresolved = 0;
     for d in &diffs {
-        match d.resolution(&oms) {
+        match d.resolution(&rebuilt.oms) {
             Resolution::Local(ev) => {
                 let rec = Record::Resolved(ev);
-                journal::replay_one(&mut oms, &mut portfolio, registry, &rec);
+                journal::replay_one(&mut rebuilt.oms, &mut rebuilt.portfolio, registry, &rec);
+                if let OrderEventKind::Filled(f) = ev.kind {
+                    rebuilt.fills.insert((ev.client_id, f.trade_id));
+                }
                 writer.append(&rec);
             }
             Resolution::CancelAtVenue(o) => {
                 let (client_id, instrument, venue) = (o.client_id, o.instrument, o.venue);
                 writer.append(&Record::Cancel { client_id, instrument, venue });
-                let cmd = crossbar_engine::event::OrderCommand::Cancel { client_id, instrument, venue };
+                let cmd = OrderCommand::Cancel { client_id, instrument, venue };
                 if let Err(e) = gateway.send(&cmd, crossbar_engine::clock::now_ns()) {
                     eprintln!("crossbar: journal: cancelling unknown venue order {}: {e}", client_id.0);
                 }
             }
-            Resolution::Operator => eprintln!("crossbar: journal: unresolved difference with the venue: {d:?}"),
+            Resolution::Operator => {}
+        }
+    }
+    // What still differs once fills are applied and orders ended needs an operator: say so.
+    for d in journal::reconcile(&rebuilt, &venue) {
+        if !matches!(d, Difference::UnknownLocally { .. }) {
+            unresolved += 1;
+            eprintln!("crossbar: journal: unresolved difference with the venue: {d:?}");
         }
     }
     writer.flush().with_context(|| format!("writing the order journal {path}"))?;
     if row.recovered_records > 0 {
         eprintln!(
-            "crossbar: journal {path}: recovered {} records ({} orders, {} fills); {} differences with the venue resolved",
+            "crossbar: journal {path}: recovered {} records ({} orders, {} fills); {} differences with the venue, {unresolved} unresolved",
             row.recovered_records,
-            oms.counters().sent,
-            oms.counters().fills,
+            rebuilt.oms.counters().sent,
+            rebuilt.oms.counters().fills,
             row.reconciled
         );
     }
+    let (oms, portfolio) = (rebuilt.oms, rebuilt.portfolio);
     Ok(StartedJournal { writer, oms, portfolio, row })
 }
 
@@ -202,7 +215,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let deadline = Duration::from_secs_f64(args.duration);
     let mut next_progress = Duration::from_secs(1);
-    let journal_failed = || journal_stats.as_ref().is_some_and(|s| s.failed.load(Ordering::Acquire));
+    // The writer stops early only on a write error (or a panic): the run must not trade unjournaled.
+    let journal_failed = || {
+        journal_stats.as_ref().is_some_and(|s| s.failed.load(Ordering::Acquire))
+            || journal_handle.as_ref().is_some_and(|h| h.is_finished())
+    };
     while started.elapsed() < deadline && !term.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
         if journal_failed() {

@@ -75,7 +75,7 @@ impl PaperGateway {
 
     /// What this simulated venue holds open, for reconciliation after a restart
     /// ([`crate::journal::reconcile`]): resting orders and orders still in flight to it. It keeps
-    /// no positions, so those are not reported.
+    /// no positions and no fill history, so those are not reported.
     pub fn venue_state(&self) -> crate::journal::VenueState {
         let order = |o: &NewOrder| crate::journal::VenueOrder {
             client_id: o.client_id,
@@ -86,6 +86,7 @@ impl PaperGateway {
         let in_flight = self.pending.iter().filter(|p| !p.cancel).map(|p| order(&p.order));
         crate::journal::VenueState {
             open_orders: self.resting.iter().map(order).chain(in_flight).collect(),
+            fills: Vec::new(),
             positions: None,
         }
     }

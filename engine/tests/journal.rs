@@ -17,7 +17,7 @@ use crossbar_engine::gateway::Gateway as _;
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry, VenueId};
 use crossbar_engine::journal::{
     self, Contents, Difference, FsyncPolicy, HEADER_LEN, JournalConfig, JournalError, JournalWriter, Record,
-    Resolution, TornTail, VenueOrder, VenueState,
+    Resolution, TornTail, VenueFill, VenueOrder, VenueState,
 };
 use crossbar_engine::oms::OrderState;
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
@@ -457,9 +457,9 @@ fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
 
     // Reconciled with the paper venue as it stands, nothing differs; with a fresh venue (the
     // process died with it), every open order is missing there and is ended locally.
-    assert_eq!(journal::reconcile(&rebuilt.oms, &rebuilt.portfolio, &paper.venue_state()), vec![]);
+    assert_eq!(journal::reconcile(&rebuilt, &paper.venue_state()), vec![]);
     let fresh = PaperGateway::new(Arc::clone(&reg), &PaperConfig::default()).venue_state();
-    let diffs = journal::reconcile(&rebuilt.oms, &rebuilt.portfolio, &fresh);
+    let diffs = journal::reconcile(&rebuilt, &fresh);
     assert_eq!(diffs.len(), live.open_count());
     let mut oms = rebuilt.oms;
     for d in &diffs {
@@ -502,7 +502,21 @@ fn reconciliation_reports_every_kind_of_difference() {
             }),
         )),
     ];
-    let r = journal::rebuild(&records, &reg, 1, 16);
+    let mut r = journal::rebuild(&records, &reg, 1, 16);
+    let fill = |trade_id, qty| Fill {
+        px: Px(6_500_000),
+        qty: Qty(qty),
+        leaves_qty: Qty(0),
+        fee: "0.13".parse().unwrap(),
+        taker: true,
+        trade_id,
+    };
+    let venue_fill = |client_id, trade_id, qty| VenueFill {
+        client_id: ClientOrderId(client_id),
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        fill: fill(trade_id, qty),
+    };
     let venue = VenueState {
         open_orders: vec![
             VenueOrder {
@@ -518,12 +532,16 @@ fn reconciliation_reports_every_kind_of_difference() {
                 open_qty: Qty(5),
             },
         ],
+        // Trade 1 the journal has; trade 2 it lost; order 9 it never knew.
+        fills: vec![venue_fill(2, 2, 500), venue_fill(9, 1, 100), venue_fill(2, 1, 500)],
         positions: Some(vec![(InstrumentId(0), "0.01".parse().unwrap()), (InstrumentId(1), Decimal::ZERO)]),
     };
-    let d = journal::reconcile(&r.oms, &r.portfolio, &venue);
+    let d = journal::reconcile(&r, &venue);
     assert_eq!(
         d,
         vec![
+            Difference::MissingFill { fill: venue.fills[0] },
+            Difference::MissingFill { fill: venue.fills[1] },
             Difference::MissingAtVenue { client_id: ClientOrderId(1) },
             Difference::OpenQty { client_id: ClientOrderId(2), local: Qty(1_500), venue: Qty(1_000) },
             Difference::UnknownLocally { order: venue.open_orders[1] },
@@ -534,6 +552,38 @@ fn reconciliation_reports_every_kind_of_difference() {
             },
         ]
     );
-    assert_eq!(d[2].resolution(&r.oms), Resolution::CancelAtVenue(venue.open_orders[1]));
+    assert_eq!(
+        d[0].resolution(&r.oms),
+        Resolution::Local(OrderEvent {
+            client_id: ClientOrderId(2),
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            exch_ts_ms: 0,
+            recv_ns: 0,
+            kind: OrderEventKind::Filled(fill(2, 500)),
+        })
+    );
+    assert_eq!(d[1].resolution(&r.oms), Resolution::Operator, "a fill of an order never journaled");
+    assert_eq!(d[4].resolution(&r.oms), Resolution::CancelAtVenue(venue.open_orders[1]));
     assert_eq!(d[3].resolution(&r.oms), Resolution::Operator);
+    assert_eq!(d[5].resolution(&r.oms), Resolution::Operator);
+    // Resolving the local ones (the lost fill first) settles quantity and position too.
+    for x in &d {
+        if let Resolution::Local(e) = x.resolution(&r.oms) {
+            journal::replay_one(&mut r.oms, &mut r.portfolio, &reg, &Record::Resolved(e));
+            if let OrderEventKind::Filled(f) = e.kind {
+                r.fills.insert((e.client_id, f.trade_id));
+            }
+        }
+    }
+    assert_eq!(r.portfolio.get(InstrumentId(0)).qty, "0.01".parse::<Decimal>().unwrap());
+    assert_eq!(r.portfolio.get(InstrumentId(0)).fees, "0.13".parse::<Decimal>().unwrap());
+    assert_eq!(r.oms.get(ClientOrderId(1)).unwrap().state, OrderState::Expired);
+    assert_eq!(
+        journal::reconcile(&r, &venue),
+        vec![
+            Difference::MissingFill { fill: venue.fills[1] },
+            Difference::UnknownLocally { order: venue.open_orders[1] }
+        ]
+    );
 }

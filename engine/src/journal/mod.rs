@@ -56,7 +56,7 @@ mod replay;
 mod writer;
 
 pub use codec::{Contents, TornTail, encode, header, parse, read};
-pub use replay::{Difference, Rebuilt, Resolution, VenueOrder, VenueState, rebuild, reconcile, replay_one};
+pub use replay::{Difference, Rebuilt, Resolution, VenueFill, VenueOrder, VenueState, rebuild, reconcile, replay_one};
 pub use writer::{FsyncPolicy, JournalConfig, JournalStats, JournalWriter, Opened};
 
 use std::path::PathBuf;

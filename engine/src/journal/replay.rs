@@ -2,8 +2,10 @@
 
 use rust_decimal::Decimal;
 
+use std::collections::HashSet;
+
 use super::Record;
-use crate::event::{ClientOrderId, OrderEvent, OrderEventKind};
+use crate::event::{ClientOrderId, Fill, OrderEvent, OrderEventKind, Side};
 use crate::fixed::Qty;
 use crate::instrument::{InstrumentId, Registry, VenueId};
 use crate::oms::{Applied, Oms};
@@ -20,6 +22,9 @@ pub struct Rebuilt {
     pub last_client_id: u64,
     /// Records replayed.
     pub records: u64,
+    /// Every journaled fill by (order, venue trade id), so reconciliation can tell which of the
+    /// venue's fills the engine never saw.
+    pub fills: HashSet<(ClientOrderId, u64)>,
 }
 
 /// Replays `records` through the same OMS and portfolio code the core runs, in order: the state
@@ -35,10 +40,16 @@ pub fn rebuild(records: &[Record], registry: &Registry, strategies: usize, oms_c
         .unwrap_or(0);
     let mut oms = Oms::new(oms_capacity, last_client_id);
     let mut portfolio = Portfolio::new(registry.len(), strategies);
+    let mut fills = HashSet::new();
     for r in records {
         replay_one(&mut oms, &mut portfolio, registry, r);
+        if let Record::Event(e) | Record::Resolved(e) = r
+            && let OrderEventKind::Filled(f) = e.kind
+        {
+            fills.insert((e.client_id, f.trade_id));
+        }
     }
-    Rebuilt { oms, portfolio, last_client_id, records: records.len() as u64 }
+    Rebuilt { oms, portfolio, last_client_id, records: records.len() as u64, fills }
 }
 
 /// Applies one record to an OMS and portfolio exactly as the core applies what it stands for.
@@ -77,12 +88,28 @@ pub struct VenueOrder {
     pub open_qty: Qty,
 }
 
+/// One of the account's recent fills as the venue reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueFill {
+    /// The engine's order id, echoed by the venue.
+    pub client_id: ClientOrderId,
+    /// Its instrument.
+    pub instrument: InstrumentId,
+    /// The order's side.
+    pub side: Side,
+    /// The fill, with the venue's trade id.
+    pub fill: Fill,
+}
+
 /// What a venue (or the paper gateway) says the account holds, for comparison with the
 /// journal's state after a restart.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VenueState {
     /// Orders open at the venue.
     pub open_orders: Vec<VenueOrder>,
+    /// The account's recent fills (those since before the engine stopped, as far back as the
+    /// venue lets one ask).
+    pub fills: Vec<VenueFill>,
     /// Signed positions per instrument, when the venue reports them (`None`: not known, e.g. the
     /// paper gateway keeps none).
     pub positions: Option<Vec<(InstrumentId, Decimal)>>,
@@ -91,6 +118,12 @@ pub struct VenueState {
 /// A difference between the journal's state and the venue's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Difference {
+    /// A fill the venue reports that the journal lacks (it arrived while the engine was down,
+    /// or was lost with the journal's last unwritten records). Resolved by applying it.
+    MissingFill {
+        /// The venue's fill.
+        fill: VenueFill,
+    },
     /// Open in the journal, unknown to the venue (it ended while the engine was down, or never
     /// arrived). Resolved by ending it locally.
     MissingAtVenue {
@@ -125,8 +158,16 @@ pub enum Difference {
 /// Compares the journal's orders and positions with the venue's, so every difference is
 /// reported (and, where [`Difference::resolution`] says how, resolved), never ignored. The
 /// result is sorted by kind and id, so reports are stable.
-pub fn reconcile(oms: &Oms, portfolio: &Portfolio, venue: &VenueState) -> Vec<Difference> {
+///
+/// Missing fills come first: resolve them before ending orders, then reconcile again; what still
+/// differs needs an operator.
+pub fn reconcile(rebuilt: &Rebuilt, venue: &VenueState) -> Vec<Difference> {
+    let (oms, portfolio) = (&rebuilt.oms, &rebuilt.portfolio);
     let mut out = Vec::new();
+    let mut missing: Vec<_> =
+        venue.fills.iter().filter(|f| !rebuilt.fills.contains(&(f.client_id, f.fill.trade_id))).copied().collect();
+    missing.sort_by_key(|f| (f.client_id, f.fill.trade_id));
+    out.extend(missing.into_iter().map(|fill| Difference::MissingFill { fill }));
     let mut local: Vec<_> = oms.open_orders().copied().collect();
     local.sort_by_key(|o| o.order.client_id);
     for o in &local {
@@ -181,6 +222,16 @@ impl Difference {
                 }),
                 None => Resolution::Operator,
             },
+            Self::MissingFill { fill } if oms.get(fill.client_id).is_some() => Resolution::Local(OrderEvent {
+                client_id: fill.client_id,
+                instrument: fill.instrument,
+                side: fill.side,
+                exch_ts_ms: 0,
+                recv_ns: 0,
+                kind: OrderEventKind::Filled(fill.fill),
+            }),
+            // A fill of an order the engine never journaled: whose it is, only an operator knows.
+            Self::MissingFill { .. } => Resolution::Operator,
             Self::UnknownLocally { order } => Resolution::CancelAtVenue(order),
             Self::OpenQty { .. } | Self::Position { .. } => Resolution::Operator,
         }
