@@ -263,6 +263,31 @@ fn a_torn_last_record_is_cut_at_every_byte_and_the_rest_recovered() {
 }
 
 #[test]
+fn each_fsync_policy_syncs_as_configured() {
+    let reg = registry();
+    let records = every_kind();
+    assert_eq!(records.len(), 16);
+    for (name, fsync, batch_records, want) in [
+        ("every", FsyncPolicy::Every, 64, 16),
+        ("batched", FsyncPolicy::Batched, 5, 4), // after 5, 10, 15, and the last one at stop
+        ("off", FsyncPolicy::Off, 64, 0),
+    ] {
+        let path = temp(&format!("fsync-{name}.jnl"));
+        let cfg = JournalConfig { batch_records, batch_ms: 60_000, ..JournalConfig::new(&path, fsync) };
+        let opened = JournalWriter::open(&cfg, Arc::clone(&reg)).unwrap();
+        let stats = opened.writer.stats();
+        let ring = Ring::new(64);
+        for r in &records {
+            ring.push_lossless(*r);
+        }
+        opened.writer.run(&ring, &AtomicBool::new(true)).unwrap();
+        assert_eq!(stats.fsyncs.load(Ordering::Relaxed), want, "{name}");
+        assert_eq!(stats.records.load(Ordering::Relaxed), 16, "{name}");
+        assert_eq!(journal::read(&path, &reg).unwrap().records, records, "{name}");
+    }
+}
+
+#[test]
 fn corruption_in_the_middle_is_an_error_and_the_file_is_left_alone() {
     let reg = registry();
     let records = every_kind();

@@ -146,6 +146,11 @@ impl JournalWriter {
                 contents.valid_len = HEADER_LEN as u64;
             }
             file.sync_all().map_err(io)?;
+            if keep == 0 {
+                // A new file: make its directory entry durable too, or a power cut could lose it.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
         }
         file.seek(SeekFrom::End(0)).map_err(io)?;
         let writer = Self {
@@ -225,10 +230,14 @@ impl JournalWriter {
             while let Some(rec) = ring.pop() {
                 if first_error.is_none() {
                     self.append(&rec);
-                    // Under `every`, each record is written and synced on its own.
-                    if self.cfg.fsync == FsyncPolicy::Every
-                        && let Err(e) = self.flush()
-                    {
+                    // Under `every` each record is written and synced on its own; under `batched`
+                    // a burst is synced every `batch_records` records, not only at its end.
+                    let due = match self.cfg.fsync {
+                        FsyncPolicy::Every => true,
+                        FsyncPolicy::Batched => self.unsynced >= self.cfg.batch_records,
+                        FsyncPolicy::Off => false,
+                    };
+                    if due && let Err(e) = self.flush() {
                         self.stats.failed.store(true, Ordering::Release);
                         first_error = Some(e);
                     }
