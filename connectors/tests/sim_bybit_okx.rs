@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbar_connectors::io::{IoReport, IoRings, IoThread};
+use crossbar_connectors::io::{Heartbeat, IoReport, IoRings, IoThread};
 use crossbar_connectors::sim::{SimConfig, Simulator};
 use crossbar_connectors::venue::{Endpoints, GatewayKind, Protocol, VenueConfig, build_feeds};
-use crossbar_engine::event::{BookUpdateKind, Level, MarketBody, OrderCommand, Side};
+use crossbar_engine::event::{BookUpdateKind, FeedStatus, Level, MarketBody, OrderCommand, Side};
 use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, REFERENCE_SCALE, Rate, Scale};
 use crossbar_engine::instrument::{InstrumentKind, Registry, VenueId};
 use crossbar_engine::orderbook::{BookSync, Resync};
@@ -328,6 +328,67 @@ fn acks_pongs_and_snapshot_first() {
             assert_eq!(refused["success"], false);
         }
         drop(ws);
+        drop(sim);
+    }
+}
+
+/// A connection on which nothing arrives for the idle timeout is presumed dead: the I/O thread
+/// drops it and reconnects (and resubscribes), on every venue. A live feed never trips it.
+#[test]
+fn a_silent_feed_is_reconnected_after_the_idle_timeout() {
+    for protocol in [Protocol::Okx, Protocol::BinanceSpot] {
+        let (registry, venues) = if protocol == Protocol::Okx {
+            let (r, v, _) = venue(protocol);
+            (r, v)
+        } else {
+            let (r, mut v) = support::binance_btc_venues();
+            v.truncate(1);
+            (r, v)
+        };
+        let sim =
+            Simulator::start_venues(&SimConfig::default(), &registry, &venues, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut feeds =
+            build_feeds(&venues, &registry, |v| Endpoints { ws: sim.base_url(&v.name), rest: sim.rest_url(&v.name) })
+                .unwrap();
+        // No application ping, so only the venue's own frames keep the connection alive.
+        feeds[0].heartbeat = Heartbeat { ping: None, every_ns: 0, when_quiet: false, idle_timeout_ns: 400_000_000 };
+        let rings = IoRings { market: Ring::new(1 << 16), orders: Ring::new(256), commands: Ring::new(256) };
+        let gateway = PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: 100, max_resting: 16 });
+        let io = IoThread::new(feeds, gateway, rings.clone(), IdlePolicy::Park).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || io.run(&stop))
+        };
+        let (mut statuses, mut events) = (Vec::new(), 0u64);
+        let mut drain_for = |d: Duration, paused: bool| {
+            let t = Instant::now();
+            while t.elapsed() < d {
+                match rings.market.pop() {
+                    Some(ev) => match ev.body {
+                        MarketBody::Status(s) => statuses.push((s, paused)),
+                        _ => events += 1,
+                    },
+                    None => std::thread::sleep(Duration::from_micros(200)),
+                }
+            }
+        };
+        drain_for(Duration::from_millis(1_200), false);
+        sim.pause();
+        drain_for(Duration::from_millis(1_500), true);
+        stop.store(true, Ordering::Relaxed);
+        let c = handle.join().unwrap().counters;
+        let name = protocol.name();
+        assert!(events > 100, "{name}: {events} events");
+        assert!((2..=5).contains(&c.idle_timeouts), "{name}: {c:?}");
+        assert_eq!(c.disconnects, c.idle_timeouts, "{name}: {c:?}");
+        assert!(c.connects >= c.idle_timeouts && c.connects <= c.idle_timeouts + 1, "{name}: {c:?}");
+        // The only status while live is the first connect; every drop came after the pause.
+        assert_eq!(statuses.first(), Some(&(FeedStatus::Connected, false)), "{name}: {statuses:?}");
+        let disconnected: Vec<bool> =
+            statuses.iter().filter(|(s, _)| *s == FeedStatus::Disconnected).map(|&(_, paused)| paused).collect();
+        assert_eq!(disconnected.len() as u64, c.idle_timeouts, "{name}: {statuses:?}");
+        assert!(disconnected.iter().all(|&paused| paused), "{name}: {statuses:?}");
         drop(sim);
     }
 }
