@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::binance::{StreamKind, write_fixed};
 use super::book::BookSnapshot;
 use super::model::SimEvent;
-use super::topics::{Request, TopicSymbol};
+use super::topics::{Levels, Request, TopicSymbol};
 use crate::venue::Protocol;
 
 /// Topics served per symbol: `(prefix, stream)`; the book is the 50-level one.
@@ -93,7 +93,7 @@ fn book(
     (depth, kind): (u32, &str),
     time_ms: i64,
     (u, seq): (u64, u64),
-    levels: (&mut dyn Iterator<Item = (i64, i64)>, &mut dyn Iterator<Item = (i64, i64)>),
+    levels: (Levels<'_>, Levels<'_>),
 ) {
     let sym = &t.symbol;
     let _ =

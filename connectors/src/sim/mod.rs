@@ -16,8 +16,12 @@
 //!   `eth_subscribe` `newPendingTransactions`, blocks from `newHeads`. On unless
 //!   `[ethereum] enabled = false`; [`Simulator::eth_url`] gives the URL.
 //!
-//! Venues are recognised by name prefix: `binance-spot…` speaks Binance spot, `binance-usdm…`
-//! Binance USD-M futures. The market advances `time_scale` × real time; venue timestamps are
+//! - `ws://ADDR/<venue>/v5/public/spot` or `/v5/public/linear` (Bybit v5) and
+//!   `ws://ADDR/<venue>/ws/v5/public` (OKX v5): subscribe after connecting; a book subscription
+//!   is answered by a snapshot, then deltas (`sim/topics.rs`, `sim/bybit.rs`, `sim/okx.rs`).
+//!
+//! A venue speaks the protocol its config gives it ([`Simulator::start_venues`]); without one,
+//! `binance-spot…` names speak Binance spot and `binance-usdm…` Binance USD-M futures. The market advances `time_scale` × real time; venue timestamps are
 //! simulated time from [`SIM_EPOCH_MS`].
 //!
 //! ```toml

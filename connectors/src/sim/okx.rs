@@ -23,7 +23,7 @@ use serde_json::Value;
 use super::binance::{StreamKind, write_fixed};
 use super::book::BookSnapshot;
 use super::model::SimEvent;
-use super::topics::{Request, TopicSymbol};
+use super::topics::{Levels, Request, TopicSymbol};
 
 /// Channels served: `(name, stream)`.
 const CHANNELS: [(&str, StreamKind); 4] = [
@@ -84,12 +84,7 @@ pub(crate) fn error(conn: u64, arg: &str) -> String {
 }
 
 /// A `books` or `bbo-tbt` data element.
-fn book_data(
-    out: &mut String,
-    t: &TopicSymbol,
-    time_ms: i64,
-    levels: (&mut dyn Iterator<Item = (i64, i64)>, &mut dyn Iterator<Item = (i64, i64)>),
-) {
+fn book_data(out: &mut String, t: &TopicSymbol, time_ms: i64, levels: (Levels<'_>, Levels<'_>)) {
     out.push_str(r#""data":[{"asks":"#);
     t.levels(out, levels.1);
     out.push_str(r#","bids":"#);

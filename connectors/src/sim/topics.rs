@@ -111,6 +111,9 @@ impl TopicSymbol {
     }
 }
 
+/// One side's `(price, size)` mantissas, in wire order.
+pub(crate) type Levels<'a> = &'a mut dyn Iterator<Item = (i64, i64)>;
+
 /// A request a client sent, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Request {
