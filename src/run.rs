@@ -41,7 +41,7 @@ fn start_simulator(
     registry: &crossbar_engine::instrument::Registry,
     listen: std::net::SocketAddr,
 ) -> anyhow::Result<Simulator> {
-    Simulator::start(&cfg.simulator, registry, listen).context("starting the simulator")
+    Simulator::start_venues(&cfg.simulator, registry, &cfg.venues, listen).context("starting the simulator")
 }
 
 /// Orders the core's OMS holds without allocating; must match `Core::new`.

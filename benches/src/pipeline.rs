@@ -180,7 +180,9 @@ pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
             FeedSpec {
                 venue: conn.venue().to_owned(),
                 url: server.url(conn),
-                subscribe: None,
+                subscribe: Vec::new(),
+                heartbeat: crossbar_connectors::io::Heartbeat::default(),
+                resubscribe: Vec::new(),
                 decoder: BenchDecoder(BinanceDecoder::new(market, SymbolTable::for_venue(&registry, venue))),
                 instruments: registry.instruments().iter().filter(|i| i.venue == venue).map(|i| i.id).collect(),
                 snapshot_urls: Vec::new(),

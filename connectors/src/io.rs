@@ -30,14 +30,43 @@ pub struct FeedSpec<D> {
     pub venue: String,
     /// Full websocket URL including the stream path.
     pub url: String,
-    /// Text to send once connected (a subscribe request), if the venue needs one.
-    pub subscribe: Option<String>,
+    /// Text frames to send once connected, in order (subscribe requests), if the venue needs
+    /// them.
+    pub subscribe: Vec<String>,
+    /// The connection's keep-alive: application pings and the idle timeout.
+    pub heartbeat: Heartbeat,
+    /// Per instrument, the frames that resubscribe its book on the open connection (the venue
+    /// answers with a fresh snapshot); an instrument without them resyncs by reconnecting.
+    pub resubscribe: Vec<(InstrumentId, Vec<String>)>,
     /// The decoder for this connection's frames.
     pub decoder: D,
     /// Instruments whose data arrives on it (status events go to these).
     pub instruments: Vec<InstrumentId>,
     /// REST snapshot URL per instrument, for venues whose depth books start from one.
     pub snapshot_urls: Vec<(InstrumentId, String)>,
+}
+
+/// How a connection proves it is alive. The ping text is a `'static` constant, so sending it
+/// allocates nothing; all timer checks run on the I/O thread's 1 ms maintenance tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Application-level ping text (`{"op":"ping"}`, `ping`), for venues that want one.
+    pub ping: Option<&'static str>,
+    /// Ping period in ns (0: never).
+    pub every_ns: u64,
+    /// Ping only after `every_ns` without any incoming frame (OKX), rather than every
+    /// `every_ns` whatever arrives (Bybit).
+    pub when_quiet: bool,
+    /// No frame at all (data, pong or control) for this long: the connection is presumed dead
+    /// and reconnected (0: never).
+    pub idle_timeout_ns: u64,
+}
+
+impl Default for Heartbeat {
+    /// No application ping; reconnect after 60 s of silence.
+    fn default() -> Self {
+        Self { ping: None, every_ns: 0, when_quiet: false, idle_timeout_ns: 60_000_000_000 }
+    }
 }
 
 /// The rings an I/O thread shares with the core thread.
@@ -90,6 +119,14 @@ pub struct IoCounters {
     pub snapshots: u64,
     /// Snapshot fetches that failed (network, HTTP status, malformed body); the core asks again.
     pub snapshot_failures: u64,
+    /// Book resyncs done by resubscribing on the open connection (Bybit, OKX).
+    pub resubscribes: u64,
+    /// Application pings sent.
+    pub pings: u64,
+    /// Heartbeat replies received (`pong`).
+    pub pongs: u64,
+    /// Connections dropped because nothing arrived for the idle timeout.
+    pub idle_timeouts: u64,
 }
 
 /// Decodes frames and moves their events to the core: the per-frame hot path, separate from the
@@ -140,7 +177,7 @@ impl FramePipeline {
             FrameKind::SubscribeAck => self.counters.subscribe_acks += 1,
             FrameKind::ServerShutdown => self.counters.server_shutdowns += 1,
             FrameKind::Unknown => self.counters.unknown_frames += 1,
-            FrameKind::Pong => {}
+            FrameKind::Pong => self.counters.pongs += 1,
         }
         let decoded_ns = now_ns();
         for ev in &mut self.scratch {
@@ -191,6 +228,10 @@ struct Feed<D> {
     conn: Option<WsConn>,
     next_attempt_ns: u64,
     backoff_ns: u64,
+    /// When the last frame of any kind arrived (or the connection opened).
+    last_recv_ns: u64,
+    /// When the last application ping went out (or the connection opened).
+    last_ping_ns: u64,
 }
 
 const MIN_BACKOFF_NS: u64 = 100_000_000;
@@ -234,7 +275,14 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
     pub fn new(feeds: Vec<FeedSpec<D>>, gateway: G, rings: IoRings, idle: IdlePolicy) -> std::io::Result<Self> {
         let feeds = feeds
             .into_iter()
-            .map(|spec| Feed { spec, conn: None, next_attempt_ns: 0, backoff_ns: MIN_BACKOFF_NS })
+            .map(|spec| Feed {
+                spec,
+                conn: None,
+                next_attempt_ns: 0,
+                backoff_ns: MIN_BACKOFF_NS,
+                last_recv_ns: 0,
+                last_ping_ns: 0,
+            })
             .collect();
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
@@ -324,7 +372,19 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
         self.pipeline.counters.resync_requests += 1;
         let Some(idx) = self.feeds.iter().position(|f| f.spec.instruments.contains(&instrument)) else { return };
         match how {
-            Resync::Resubscribe => self.disconnect(idx),
+            Resync::Resubscribe => {
+                let feed = &mut self.feeds[idx];
+                let frames = feed.spec.resubscribe.iter().find(|(i, _)| *i == instrument).map(|(_, f)| f);
+                let (Some(conn), Some(frames)) = (feed.conn.as_mut(), frames) else {
+                    return self.disconnect(idx);
+                };
+                let sent = frames.iter().try_for_each(|f| conn.send_text(f)).and_then(|()| conn.flush());
+                if sent.is_ok() {
+                    self.pipeline.counters.resubscribes += 1;
+                } else {
+                    self.disconnect(idx);
+                }
+            }
             Resync::FetchSnapshot => {
                 let Some((_, url)) = self.feeds[idx].spec.snapshot_urls.iter().find(|(i, _)| *i == instrument) else {
                     return;
@@ -377,6 +437,7 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             match conn.read(&mut self.read_buf) {
                 Ok(Read::Data(_)) => {
                     let recv = now_ns();
+                    feed.last_recv_ns = recv;
                     let kind = self.pipeline.on_frame(
                         &mut feed.spec.decoder,
                         &mut self.read_buf,
@@ -390,7 +451,7 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                         return;
                     }
                 }
-                Ok(Read::Control) => {}
+                Ok(Read::Control) => feed.last_recv_ns = now_ns(),
                 Ok(Read::WouldBlock) => break,
                 Err(_) => {
                     self.disconnect(idx);
@@ -415,11 +476,33 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
         feed.next_attempt_ns = now_ns();
     }
 
-    /// Reconnects feeds that are down and due, with jittered exponential back-off.
+    /// Keeps open connections alive (pings, idle timeout) and reconnects feeds that are down
+    /// and due, with jittered exponential back-off.
     fn maintain(&mut self, now: u64) {
         for idx in 0..self.feeds.len() {
             let feed = &mut self.feeds[idx];
-            if feed.conn.is_some() || now < feed.next_attempt_ns {
+            if let Some(conn) = feed.conn.as_mut() {
+                let hb = feed.spec.heartbeat;
+                if hb.idle_timeout_ns > 0 && now.saturating_sub(feed.last_recv_ns) >= hb.idle_timeout_ns {
+                    self.pipeline.counters.idle_timeouts += 1;
+                    self.disconnect(idx);
+                    continue;
+                }
+                let since = if hb.when_quiet { feed.last_recv_ns.max(feed.last_ping_ns) } else { feed.last_ping_ns };
+                if let Some(ping) = hb.ping
+                    && hb.every_ns > 0
+                    && now.saturating_sub(since) >= hb.every_ns
+                {
+                    feed.last_ping_ns = now;
+                    if conn.send_static(ping).and_then(|()| conn.flush()).is_err() {
+                        self.disconnect(idx);
+                    } else {
+                        self.pipeline.counters.pings += 1;
+                    }
+                }
+                continue;
+            }
+            if now < feed.next_attempt_ns {
                 continue;
             }
             match open(&feed.spec) {
@@ -431,6 +514,7 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                     }
                     feed.conn = Some(conn);
                     feed.backoff_ns = MIN_BACKOFF_NS;
+                    (feed.last_recv_ns, feed.last_ping_ns) = (now, now);
                     self.pipeline.counters.connects += 1;
                     publish_status(&self.rings.market, &feed.spec.instruments, FeedStatus::Connected);
                     // Bytes that arrived with the handshake do not raise a new edge: read them now.
@@ -452,10 +536,10 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
 
 fn open<D>(spec: &FeedSpec<D>) -> Result<WsConn, WsError> {
     let mut conn = WsConn::connect(&spec.url, CONNECT_TIMEOUT)?;
-    if let Some(sub) = &spec.subscribe {
-        conn.send_text(sub)?;
-        conn.flush()?;
+    for frame in &spec.subscribe {
+        conn.send_text(frame)?;
     }
+    conn.flush()?;
     Ok(conn)
 }
 

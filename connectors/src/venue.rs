@@ -5,13 +5,15 @@
 //! the same either way; only the base URL differs.
 
 use crossbar_engine::event::{BookUpdateKind, Level, MarketBody, MarketEvent, SeqIds, Side};
-use crossbar_engine::instrument::{Instrument, InstrumentId, Registry};
+use crossbar_engine::instrument::{Instrument, InstrumentId, InstrumentKind, Registry};
 use crossbar_engine::orderbook::{SyncRule, for_each_chunk};
 use serde::Deserialize;
 
 use crate::binance::{BinanceDecoder, BinanceMarket, combined_stream_path, parse_depth_snapshot, stream_names};
+use crate::bybit::{self, BybitCategory, BybitDecoder};
 use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
-use crate::io::FeedSpec;
+use crate::io::{FeedSpec, Heartbeat};
+use crate::okx::{self, OkxDecoder};
 
 /// Which wire protocol a venue speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -22,6 +24,15 @@ pub enum Protocol {
     /// Binance USD-M futures streams.
     #[serde(rename = "binance-usdm")]
     BinanceUsdm,
+    /// Bybit v5 public spot streams (`/v5/public/spot`).
+    #[serde(rename = "bybit-spot")]
+    BybitSpot,
+    /// Bybit v5 public linear (USDT perpetual) streams (`/v5/public/linear`).
+    #[serde(rename = "bybit-linear")]
+    BybitLinear,
+    /// OKX v5 public channels (`/ws/v5/public`), spot and swap instruments alike.
+    #[serde(rename = "okx")]
+    Okx,
 }
 
 impl Protocol {
@@ -30,15 +41,39 @@ impl Protocol {
         match self {
             Self::BinanceSpot => SyncRule::BinanceSpot,
             Self::BinanceUsdm => SyncRule::BinanceUsdm,
+            Self::BybitSpot | Self::BybitLinear => SyncRule::Bybit,
+            Self::Okx => SyncRule::Okx,
         }
     }
 
-    /// The REST URL of a depth snapshot of `symbol` (the deepest the venue serves).
-    pub fn snapshot_url(self, rest_base: &str, symbol: &str) -> String {
+    /// The REST URL of a depth snapshot of `symbol` (the deepest the venue serves), for
+    /// protocols whose books start from one; `None` for Bybit and OKX, whose books start from
+    /// the snapshot the stream sends on (re)subscribe.
+    pub fn snapshot_url(self, rest_base: &str, symbol: &str) -> Option<String> {
         let base = rest_base.trim_end_matches('/');
         match self {
-            Self::BinanceSpot => format!("{base}/api/v3/depth?symbol={symbol}&limit=5000"),
-            Self::BinanceUsdm => format!("{base}/fapi/v1/depth?symbol={symbol}&limit=1000"),
+            Self::BinanceSpot => Some(format!("{base}/api/v3/depth?symbol={symbol}&limit=5000")),
+            Self::BinanceUsdm => Some(format!("{base}/fapi/v1/depth?symbol={symbol}&limit=1000")),
+            Self::BybitSpot | Self::BybitLinear | Self::Okx => None,
+        }
+    }
+
+    /// The keep-alive rules of the venue: Bybit wants `{"op":"ping"}` every 20 s, OKX the text
+    /// `ping` when nothing arrived for a while (it drops a connection quiet for 30 s), Binance
+    /// pings us itself. Every venue gets an idle timeout: a connection with no frame at all for
+    /// that long is presumed dead and reconnected.
+    pub const fn heartbeat(self) -> Heartbeat {
+        const S: u64 = 1_000_000_000;
+        match self {
+            Self::BinanceSpot | Self::BinanceUsdm => {
+                Heartbeat { ping: None, every_ns: 0, when_quiet: false, idle_timeout_ns: 60 * S }
+            }
+            Self::BybitSpot | Self::BybitLinear => {
+                Heartbeat { ping: Some(BYBIT_PING), every_ns: 20 * S, when_quiet: false, idle_timeout_ns: 45 * S }
+            }
+            Self::Okx => {
+                Heartbeat { ping: Some(OKX_PING), every_ns: 25 * S, when_quiet: true, idle_timeout_ns: 40 * S }
+            }
         }
     }
 
@@ -47,9 +82,17 @@ impl Protocol {
         match self {
             Self::BinanceSpot => "binance-spot",
             Self::BinanceUsdm => "binance-usdm",
+            Self::BybitSpot => "bybit-spot",
+            Self::BybitLinear => "bybit-linear",
+            Self::Okx => "okx",
         }
     }
 }
+
+/// Bybit's application ping (its answer is `{"op":"pong",..}` or `"ret_msg":"pong"`).
+pub const BYBIT_PING: &str = r#"{"op":"ping"}"#;
+/// OKX's application ping (its answer is the text `pong`).
+pub const OKX_PING: &str = "ping";
 
 /// Where orders for a venue go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -103,6 +146,10 @@ pub enum VenueError {
 pub enum VenueDecoder {
     /// Binance spot or USD-M.
     Binance(BinanceDecoder),
+    /// Bybit v5 spot or linear.
+    Bybit(BybitDecoder),
+    /// OKX v5.
+    Okx(OkxDecoder),
 }
 
 impl FeedDecoder for VenueDecoder {
@@ -110,6 +157,8 @@ impl FeedDecoder for VenueDecoder {
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
         match self {
             Self::Binance(d) => d.decode(frame, recv_ns, out),
+            Self::Bybit(d) => d.decode(frame, recv_ns, out),
+            Self::Okx(d) => d.decode(frame, recv_ns, out),
         }
     }
 
@@ -140,6 +189,8 @@ impl FeedDecoder for VenueDecoder {
                 });
                 Ok(true)
             }
+            // Their books start from the snapshot the stream sends on (re)subscribe.
+            Self::Bybit(_) | Self::Okx(_) => Ok(false),
         }
     }
 }
@@ -154,7 +205,9 @@ pub struct Endpoints {
 }
 
 /// Builds one market-data connection per venue: its URL (the websocket base plus the venue's
-/// stream path), its decoder, its instruments and their REST snapshot URLs.
+/// stream path), the subscribe requests to send once connected (Bybit, OKX), its heartbeat, the
+/// requests that resubscribe one instrument's book (Bybit, OKX: the venue answers with a fresh
+/// snapshot), its decoder, its instruments and their REST snapshot URLs (Binance).
 ///
 /// # Errors
 /// A [`VenueError`] for a venue that cannot be wired.
@@ -171,18 +224,68 @@ pub fn build_feeds(
             return Err(VenueError::NoInstruments(v.name.clone()));
         }
         let Endpoints { ws: base, rest } = endpoints(v);
-        let market = match v.protocol {
-            Protocol::BinanceSpot => BinanceMarket::Spot,
-            Protocol::BinanceUsdm => BinanceMarket::UsdM,
+        let base = base.trim_end_matches('/');
+        let symbols = SymbolTable::for_venue(registry, venue);
+        let ids: Vec<InstrumentId> = instruments.iter().map(|i| i.id).collect();
+        let (url, subscribe, resubscribe, decoder) = match v.protocol {
+            Protocol::BinanceSpot | Protocol::BinanceUsdm => {
+                let market =
+                    if v.protocol == Protocol::BinanceSpot { BinanceMarket::Spot } else { BinanceMarket::UsdM };
+                let streams: Vec<String> = instruments.iter().flat_map(|i| stream_names(&i.symbol, market)).collect();
+                let url = format!("{base}{}", combined_stream_path(&streams));
+                (url, Vec::new(), Vec::new(), VenueDecoder::Binance(BinanceDecoder::new(market, symbols)))
+            }
+            Protocol::BybitSpot | Protocol::BybitLinear => {
+                let category =
+                    if v.protocol == Protocol::BybitSpot { BybitCategory::Spot } else { BybitCategory::Linear };
+                let topics: Vec<String> = instruments.iter().flat_map(|i| bybit::topics(&i.symbol, category)).collect();
+                // Bybit takes at most 10 topics per spot request.
+                let subscribe = topics.chunks(10).map(bybit::subscribe_request).collect();
+                let resubscribe = instruments
+                    .iter()
+                    .map(|i| {
+                        let topic = [format!("orderbook.{}.{}", bybit::BOOK_DEPTH, i.symbol)];
+                        let unsub = bybit::subscribe_request(&topic).replacen("subscribe", "unsubscribe", 1);
+                        (i.id, vec![unsub, bybit::subscribe_request(&topic)])
+                    })
+                    .collect();
+                let url = format!("{base}{}", category.ws_path());
+                (url, subscribe, resubscribe, VenueDecoder::Bybit(BybitDecoder::new(category, symbols)))
+            }
+            Protocol::Okx => {
+                let args: Vec<(&str, &str)> = instruments
+                    .iter()
+                    .flat_map(|i| {
+                        let funding =
+                            (i.kind == InstrumentKind::Perpetual).then_some(("funding-rate", i.symbol.as_str()));
+                        [("books", i.symbol.as_str()), ("bbo-tbt", i.symbol.as_str()), ("trades", i.symbol.as_str())]
+                            .into_iter()
+                            .chain(funding)
+                    })
+                    .collect();
+                let resubscribe = instruments
+                    .iter()
+                    .map(|i| {
+                        let sub = okx::subscribe_request(&[("books", i.symbol.as_str())]);
+                        (i.id, vec![sub.replacen("subscribe", "unsubscribe", 1), sub])
+                    })
+                    .collect();
+                let url = format!("{base}{}", okx::PUBLIC_WS_PATH);
+                (url, vec![okx::subscribe_request(&args)], resubscribe, VenueDecoder::Okx(OkxDecoder::new(symbols)))
+            }
         };
-        let streams: Vec<String> = instruments.iter().flat_map(|i| stream_names(&i.symbol, market)).collect();
         feeds.push(FeedSpec {
             venue: v.name.clone(),
-            url: format!("{}{}", base.trim_end_matches('/'), combined_stream_path(&streams)),
-            subscribe: None,
-            decoder: VenueDecoder::Binance(BinanceDecoder::new(market, SymbolTable::for_venue(registry, venue))),
-            instruments: instruments.iter().map(|i| i.id).collect(),
-            snapshot_urls: instruments.iter().map(|i| (i.id, v.protocol.snapshot_url(&rest, &i.symbol))).collect(),
+            url,
+            subscribe,
+            heartbeat: v.protocol.heartbeat(),
+            resubscribe,
+            decoder,
+            instruments: ids,
+            snapshot_urls: instruments
+                .iter()
+                .filter_map(|i| v.protocol.snapshot_url(&rest, &i.symbol).map(|u| (i.id, u)))
+                .collect(),
         });
     }
     Ok(feeds)

@@ -169,6 +169,19 @@ impl WsConn {
         }
     }
 
+    /// Sends a constant text message (an application ping) without allocating: the frame
+    /// borrows the `'static` text.
+    ///
+    /// # Errors
+    /// [`WsError::Protocol`] when the connection is broken.
+    pub fn send_static(&mut self, text: &'static str) -> Result<(), WsError> {
+        match self.ws.send(Message::Text(tungstenite::Utf8Bytes::from_static(text))) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(WsError::Protocol(e)),
+        }
+    }
+
     /// Writes queued frames (pongs, sends) as far as the socket takes them.
     ///
     /// # Errors

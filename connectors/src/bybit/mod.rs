@@ -80,11 +80,17 @@ impl BybitCategory {
     }
 }
 
+/// Depth of the book topic a local book follows (`orderbook.50.{symbol}`).
+pub const BOOK_DEPTH: u32 = 50;
+
 /// The topics one symbol is subscribed to: the level-1 book (quotes), the 50-level book,
 /// public trades, and on linear the ticker (mark, index, funding).
 pub fn topics(symbol: &str, category: BybitCategory) -> Vec<String> {
-    let mut topics =
-        vec![format!("orderbook.1.{symbol}"), format!("orderbook.50.{symbol}"), format!("publicTrade.{symbol}")];
+    let mut topics = vec![
+        format!("orderbook.1.{symbol}"),
+        format!("orderbook.{BOOK_DEPTH}.{symbol}"),
+        format!("publicTrade.{symbol}"),
+    ];
     if category == BybitCategory::Linear {
         topics.push(format!("tickers.{symbol}"));
     }

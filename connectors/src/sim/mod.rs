@@ -16,8 +16,12 @@
 //!   `eth_subscribe` `newPendingTransactions`, blocks from `newHeads`. On unless
 //!   `[ethereum] enabled = false`; [`Simulator::eth_url`] gives the URL.
 //!
-//! Venues are recognised by name prefix: `binance-spot…` speaks Binance spot, `binance-usdm…`
-//! Binance USD-M futures. The market advances `time_scale` × real time; venue timestamps are
+//! - `ws://ADDR/<venue>/v5/public/spot` or `/v5/public/linear` (Bybit v5) and
+//!   `ws://ADDR/<venue>/ws/v5/public` (OKX v5): subscribe after connecting; a book subscription
+//!   is answered by a snapshot, then deltas (`sim/topics.rs`, `sim/bybit.rs`, `sim/okx.rs`).
+//!
+//! A venue speaks the protocol its config gives it ([`Simulator::start_venues`]); without one,
+//! `binance-spot…` names speak Binance spot and `binance-usdm…` Binance USD-M futures. The market advances `time_scale` × real time; venue timestamps are
 //! simulated time from [`SIM_EPOCH_MS`].
 //!
 //! ```toml
@@ -37,11 +41,14 @@
 
 mod binance;
 pub mod book;
+mod bybit;
 pub mod eth;
 mod eth_rpc;
 mod eth_ws;
 pub mod model;
+mod okx;
 mod server;
+mod topics;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
@@ -277,7 +284,7 @@ pub enum SimError {
     #[error("invalid simulator config: {0}")]
     Config(String),
     /// A venue whose name is not of a protocol the simulator speaks.
-    #[error("venue {0:?}: the simulator serves only binance-spot* and binance-usdm* venues")]
+    #[error("venue {0:?}: the simulator needs its protocol (binance-spot*/binance-usdm* names are recognised)")]
     UnsupportedVenue(String),
     /// An instrument the simulator cannot quote.
     #[error("instrument {symbol} on {venue}: {reason}")]
@@ -345,8 +352,24 @@ impl Simulator {
     /// config the simulator cannot serve, [`SimError::Bind`] when the address is taken,
     /// [`SimError::Runtime`] when the runtime or thread cannot be created.
     pub fn start(cfg: &SimConfig, registry: &Registry, listen: SocketAddr) -> Result<Self, SimError> {
+        Self::start_venues(cfg, registry, &[], listen)
+    }
+
+    /// As [`Simulator::start`], serving each venue in the protocol `venues` configures for it
+    /// (Bybit v5 and OKX v5 too: see [`crate::venue::Protocol`]); a venue not listed there is
+    /// recognised by its `binance-spot…` / `binance-usdm…` name.
+    ///
+    /// # Errors
+    /// As [`Simulator::start`].
+    pub fn start_venues(
+        cfg: &SimConfig,
+        registry: &Registry,
+        venues: &[crate::venue::VenueConfig],
+        listen: SocketAddr,
+    ) -> Result<Self, SimError> {
         let market = Market::new(cfg, registry)?;
-        let shared = Arc::new(server::Shared::new(market, registry, cfg)?);
+        let apis: Vec<(String, crate::venue::Protocol)> = venues.iter().map(|v| (v.name.clone(), v.protocol)).collect();
+        let shared = Arc::new(server::Shared::new(market, registry, cfg, &apis)?);
         let bind = |source| SimError::Bind { addr: listen, source };
         let std_listener = std::net::TcpListener::bind(listen).map_err(bind)?;
         std_listener.set_nonblocking(true).map_err(bind)?;
@@ -406,6 +429,12 @@ impl Simulator {
     /// Like a REST snapshot, it is consistent with the diff stream at `last_update_id`.
     pub fn book_snapshot(&self, instrument: InstrumentId) -> Option<BookSnapshot> {
         self.market().snapshot(instrument, usize::MAX)
+    }
+
+    /// Stops the market for good after publishing a last diff of every changed book, so a
+    /// client that has read everything holds exactly [`Simulator::book_snapshot`]'s books.
+    pub fn pause(&self) {
+        self.shared.paused.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Current simulated time, ms since the Unix epoch.

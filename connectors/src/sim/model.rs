@@ -363,6 +363,17 @@ impl Market {
         }
     }
 
+    /// Appends a diff of every book that changed since its last one, without stepping: what a
+    /// paused simulator publishes so its clients catch up with its books exactly.
+    pub fn flush_depth(&mut self, out: &mut Vec<SimEvent>) {
+        let time_ms = self.time_ms;
+        for q in &mut self.quoters {
+            if let Some(diff) = q.book.take_diff() {
+                out.push(SimEvent::Depth { instrument: q.id, time_ms, diff });
+            }
+        }
+    }
+
     /// Number of steps taken since start.
     pub fn steps(&self) -> u64 {
         self.steps

@@ -34,7 +34,9 @@ use super::eth::{self, EthChain};
 use super::eth_rpc::EthNode;
 use super::eth_ws;
 use super::model::{Market, SimEvent};
+use super::topics::{self, TopicSymbol};
 use super::{SimConfig, SimError, SimStats};
+use crate::venue::Protocol as VenueProtocol;
 
 /// Longest wait for a request head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -153,6 +155,8 @@ impl Hub {
 struct Venue {
     name: String,
     protocol: Protocol,
+    /// The protocol it is configured with; Bybit and OKX venues are served by [`topics`].
+    api: VenueProtocol,
 }
 
 /// Everything the simulator's tasks and its handle share.
@@ -164,6 +168,10 @@ pub(crate) struct Shared {
     venues: Vec<Venue>,
     /// Per instrument: its venue index and wire description.
     instruments: Vec<(usize, WireSymbol)>,
+    /// Per instrument of a Bybit or OKX venue: its wire description and book sequence.
+    topics: Vec<Option<TopicSymbol>>,
+    /// Set by [`super::Simulator::pause`]: the market stops after one last diff.
+    pub(crate) paused: std::sync::atomic::AtomicBool,
     hub: Mutex<Hub>,
     step: Duration,
     pub(super) ping_interval: Duration,
@@ -175,18 +183,40 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Checks every venue speaks a protocol the simulator knows and prepares the wire names.
+    /// A venue's protocol is the one `apis` configures for its name, else inferred from a
+    /// `binance-spot…` / `binance-usdm…` name.
     ///
     /// # Errors
     /// [`SimError::UnsupportedVenue`] for any other venue.
-    pub(crate) fn new(market: Market, registry: &Registry, cfg: &SimConfig) -> Result<Self, SimError> {
+    pub(crate) fn new(
+        market: Market,
+        registry: &Registry,
+        cfg: &SimConfig,
+        apis: &[(String, VenueProtocol)],
+    ) -> Result<Self, SimError> {
         let venues = registry
             .venues()
             .iter()
             .map(|name| {
-                let protocol = Protocol::of_venue(name).ok_or_else(|| SimError::UnsupportedVenue(name.clone()))?;
-                Ok(Venue { name: name.clone(), protocol })
+                let api = apis.iter().find(|(n, _)| n == name).map(|&(_, p)| p).or_else(|| {
+                    Protocol::of_venue(name).map(|p| {
+                        if p == Protocol::Spot { VenueProtocol::BinanceSpot } else { VenueProtocol::BinanceUsdm }
+                    })
+                });
+                let api = api.ok_or_else(|| SimError::UnsupportedVenue(name.clone()))?;
+                let protocol = if api == VenueProtocol::BinanceSpot { Protocol::Spot } else { Protocol::Usdm };
+                Ok(Venue { name: name.clone(), protocol, api })
             })
             .collect::<Result<Vec<_>, SimError>>()?;
+        let topics = registry
+            .instruments()
+            .iter()
+            .map(|i| {
+                let api = venues[i.venue.index()].api;
+                let published = market.book(i.id).map_or(0, super::book::SimBook::update_id);
+                TopicSymbol::serves(api).then(|| TopicSymbol::new(i, api, published))
+            })
+            .collect();
         let instruments = registry
             .instruments()
             .iter()
@@ -204,6 +234,8 @@ impl Shared {
             stats: Stats::default(),
             venues,
             instruments,
+            topics,
+            paused: std::sync::atomic::AtomicBool::new(false),
             hub: Mutex::new(Hub::default()),
             step: Duration::from_millis(cfg.step_ms),
             ping_interval: Duration::from_secs(cfg.ping_interval_s),
@@ -245,6 +277,12 @@ impl Shared {
         for ev in events {
             let Some(kind) = StreamKind::of_event(ev) else { continue };
             let key = (ev.instrument(), kind);
+            if let Some(t) = &self.topics[key.0.index()] {
+                if topics::write_event(buf, ev, t) && hub.wants(&key) {
+                    hub.publish(&key, "", buf);
+                }
+                continue;
+            }
             if !hub.wants(&key) {
                 continue;
             }
@@ -255,8 +293,52 @@ impl Shared {
         }
     }
 
+    /// Handles a Bybit or OKX request of client `id` on `venue` and returns the reply; a book
+    /// subscription queues its snapshot (after the acks) before any later delta.
+    fn topic_control(&self, id: u64, venue: usize, text: &str) -> String {
+        let api = self.venues[venue].api;
+        let (subscribe, names) = match topics::parse_request(api, id, text) {
+            topics::Request::Reply(reply) => return reply,
+            topics::Request::Subscribe(n) => (true, n),
+            topics::Request::Unsubscribe(n) => (false, n),
+        };
+        let mut keys = Vec::with_capacity(names.len());
+        for (kind, symbol, topic) in &names {
+            match self.instrument(venue, symbol) {
+                Some(i) => keys.push((i, *kind)),
+                None => return topics::unknown_topic(api, id, topic),
+            }
+        }
+        let mut acks = topics::acks(api, id, subscribe, &names).into_iter();
+        let first = acks.next().unwrap_or_default();
+        let mut hub = self.lock_hub();
+        let Some(client) = hub.client(id) else { return first };
+        let mut queued: Vec<String> = acks.collect();
+        for key in keys {
+            if !subscribe {
+                client.streams.remove(&key);
+            } else if client.streams.insert(key) && key.1 == StreamKind::Depth {
+                let mut market = self.lock_market();
+                let (snap, time_ms) = (market.snapshot(key.0, usize::MAX), market.time_ms());
+                if let (Some(snap), Some(t)) = (snap, &self.topics[key.0.index()]) {
+                    queued.push(topics::book_snapshot(t, &snap, time_ms));
+                }
+            }
+        }
+        for frame in queued {
+            // A full queue kicks the client (as in `Hub::publish`): it resubscribes on reconnect.
+            if client.tx.try_send(frame.into()).is_err() {
+                client.kick.notify_one();
+            }
+        }
+        first
+    }
+
     /// Handles a control request of client `id` on `venue` and returns the reply.
     fn control(&self, id: u64, venue: usize, text: &str) -> String {
+        if TopicSymbol::serves(self.venues[venue].api) {
+            return self.topic_control(id, venue, text);
+        }
         let (req_id, request) = binance::parse_control(text);
         let request = match request {
             Ok(r) => r,
@@ -336,6 +418,13 @@ async fn drive_market(shared: Arc<Shared>) {
     let (mut events, mut buf) = (Vec::new(), String::new());
     loop {
         tick.tick().await;
+        if shared.paused.load(Ordering::Relaxed) {
+            // Paused: publish what changed since the last diff, and stand still.
+            shared.lock_market().flush_depth(&mut events);
+            shared.publish(&events, &mut buf);
+            events.clear();
+            continue;
+        }
         let due = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX) / step_ms;
         done = done.max(due.saturating_sub(MAX_CATCH_UP_STEPS));
         if due <= done {
@@ -441,6 +530,13 @@ fn route(shared: &Shared, req: &Request) -> Route {
         let Some(key) = req.header("sec-websocket-key") else {
             return reply_error(400, -1, "missing Sec-WebSocket-Key");
         };
+        let api = shared.venues[venue].api;
+        if TopicSymbol::serves(api) {
+            if rest != TopicSymbol::ws_path(api) {
+                return reply_error(404, -1, "unknown path");
+            }
+            return Route::WebSocket { venue, combined: false, streams: Vec::new(), key: key.to_owned() };
+        }
         let (combined, names) = match rest {
             "stream" => (true, param("streams").unwrap_or_default()),
             "ws" => (false, String::new()),
@@ -778,7 +874,7 @@ mod tests {
         assert_eq!(req.header("upgrade"), Some("WebSocket"));
         let cfg = crate::sim::tests::config();
         let reg = crate::sim::tests::registry();
-        let shared = Shared::new(Market::new(&cfg, &reg).unwrap(), &reg, &cfg).unwrap();
+        let shared = Shared::new(Market::new(&cfg, &reg).unwrap(), &reg, &cfg, &[]).unwrap();
         match route(&shared, &req) {
             Route::WebSocket { venue: 0, combined: true, streams, .. } => {
                 assert_eq!(
