@@ -360,6 +360,113 @@ fn read_value(buf: &[u8], pos: usize, level: u32) -> Result<(Value<'_>, usize), 
     }
 }
 
+/// Calls `each` with the first two strings of every row of `array`, an array of arrays of
+/// escape-free strings such as a book side (`[["65000.1","1.250"],["65000.0","0.004"]]`).
+///
+/// `array` must be a [`Value::Array`] slice this scanner returned, which it has already
+/// validated: this second walk does not validate the grammar again, it only checks the shape.
+/// Each row must hold `width` strings (at least two); with `stop_at_extra` a row is refused at
+/// its first element past `width`, otherwise after all its elements were read as strings. Any
+/// other shape (a row that is not an array, an element that is not an escape-free string, a
+/// wrong count) is `shape_err`, exactly where a validating [`Elements`] walk would find it. On
+/// bytes that are not valid JSON this returns an error too, never panics. A row's callback runs
+/// after the whole row was read, so a shape error in a row comes before `each`'s error for it.
+///
+/// # Errors
+/// `shape_err`, or the first error `each` returns.
+#[inline]
+pub fn for_each_string_row<'a>(
+    array: &'a [u8],
+    width: usize,
+    stop_at_extra: bool,
+    shape_err: DecodeError,
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut c = Cursor { buf: array, pos: 0 };
+    if !c.eat(b'[') {
+        return Err(shape_err);
+    }
+    c.ws();
+    if c.eat(b']') {
+        return Ok(());
+    }
+    loop {
+        c.ws();
+        if !c.eat(b'[') {
+            return Err(shape_err);
+        }
+        c.ws();
+        let first = c.plain_string().ok_or(shape_err)?;
+        c.ws();
+        if !c.eat(b',') {
+            return Err(shape_err);
+        }
+        c.ws();
+        let second = c.plain_string().ok_or(shape_err)?;
+        let mut n = 2;
+        loop {
+            c.ws();
+            if c.eat(b']') {
+                break;
+            }
+            if !c.eat(b',') || (stop_at_extra && n >= width) {
+                return Err(shape_err);
+            }
+            c.ws();
+            c.plain_string().ok_or(shape_err)?;
+            n += 1;
+        }
+        if n != width {
+            return Err(shape_err);
+        }
+        each(first, second)?;
+        c.ws();
+        if c.eat(b']') {
+            return Ok(());
+        }
+        if !c.eat(b',') {
+            return Err(shape_err);
+        }
+    }
+}
+
+/// A read position in already-validated bytes, for [`for_each_string_row`].
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    fn ws(&mut self) {
+        self.pos = skip_ws(self.buf, self.pos);
+    }
+
+    /// Consumes `b` when it is the next byte.
+    #[inline(always)]
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.buf.get(self.pos) == Some(&b);
+        self.pos += usize::from(hit);
+        hit
+    }
+
+    /// The contents of the escape-free string at the cursor, consumed; `None` when the next
+    /// value is not such a string.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.pos;
+        let end = plain_run_end(self.buf, start);
+        if self.buf.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.pos = end + 1;
+        self.buf.get(start..end)
+    }
+}
+
 /// Where a walker is within its container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {

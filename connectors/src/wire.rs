@@ -17,7 +17,7 @@ use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, Rate, Scale};
 use crossbar_engine::instrument::InstrumentId;
 
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Elements, Members, Value, parse_u64};
+use crate::json::{Elements, Members, Value, for_each_string_row, parse_u64};
 
 /// Declares a struct of optional JSON member slots, `field: b"key"` each, and its `set`, which
 /// stores a member in the slot of its key (the last duplicate wins) and ignores other keys.
@@ -225,32 +225,14 @@ pub(crate) fn for_each_level(
     mut sink: impl FnMut(Level),
 ) -> Result<(), DecodeError> {
     let LevelShape { width, stop_at_extra } = shape.into();
-    let wrong = DecodeError::WrongType(field);
     let Value::Array(array) = levels else {
-        return Err(wrong);
+        return Err(DecodeError::WrongType(field));
     };
-    let mut it = Elements::new(array);
-    while it.advance()? {
-        let Some(mut entry) = it.enter_array()? else {
-            return Err(wrong);
-        };
-        let price = entry.next_value()?.ok_or(wrong)?.str(field)?;
-        let size = entry.next_value()?.ok_or(wrong)?.str(field)?;
-        let mut n = 2;
-        while let Some(extra) = entry.next_value()? {
-            if stop_at_extra && n >= width {
-                return Err(wrong);
-            }
-            extra.str(field)?;
-            n += 1;
-        }
-        if n != width {
-            return Err(wrong);
-        }
-        it.resume(&entry)?;
+    // The scanner validated `array` when it returned it: walk it again for shape only.
+    for_each_string_row(array, width, stop_at_extra, DecodeError::WrongType(field), |price, size| {
         sink(Level { px: px(price, field, inst.px)?, qty: qty(size, field, inst.qty)? });
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The first level of `levels` (validating them all), or a zero level when the side is empty.
