@@ -6,7 +6,8 @@
 //! valgrind --tool=callgrind ./target/release/examples/decode_profile book_ticker 100000
 //! ```
 //!
-//! Kinds: `book_ticker`, `depth_5x5`, `px_parse`. Instructions per message ≈ total / N.
+//! Kinds: `book_ticker`, `depth_5x5`, `px_parse`, `validate` / `members` (the scanner alone on
+//! the book ticker). Instructions per message ≈ total / N.
 
 use std::hint::black_box;
 
@@ -27,6 +28,24 @@ fn main() {
     let (raw, market, px, qty) = match kind.as_str() {
         "book_ticker" => (BOOK_TICKER, BinanceMarket::Spot, s(8), s(8)),
         "depth_5x5" => (DEPTH_5_5, BinanceMarket::UsdM, s(1), s(3)),
+        "validate" => {
+            let mut ok = 0usize;
+            for _ in 0..n {
+                ok += usize::from(crossbar_connectors::json::validate(black_box(BOOK_TICKER)).is_ok());
+            }
+            println!("{ok}");
+            return;
+        }
+        "members" => {
+            let mut count = 0usize;
+            for _ in 0..n {
+                for m in crossbar_connectors::json::Members::new(black_box(BOOK_TICKER)) {
+                    count += m.map_or(0, |(k, _)| k.len());
+                }
+            }
+            println!("{count}");
+            return;
+        }
         "px_parse" => {
             let mut acc = 0i64;
             for _ in 0..n {

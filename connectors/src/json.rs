@@ -571,6 +571,52 @@ impl<'a> Walker<'a> {
         Ok(None)
     }
 
+    /// The tight loop behind [`Members::members_until`]: object members in wire order, each
+    /// scanned once, with no per-member state bookkeeping.
+    #[inline(always)]
+    fn members_until(
+        &mut self,
+        stop: Option<&[u8]>,
+        mut each: impl FnMut(&'a [u8], Value<'a>),
+    ) -> Result<bool, DecodeError> {
+        let Some(mut key) = self.advance()? else {
+            return Ok(false);
+        };
+        let buf = self.buf;
+        // `advance` left the walker at a value (`Step::Value`), which is what it stays in this
+        // loop: `self.pos` is always just after the current key's colon.
+        loop {
+            if stop == Some(key) {
+                return Ok(true);
+            }
+            let at = skip_ws(buf, self.pos);
+            let end = match read_value(buf, at, self.level + 1) {
+                Ok((value, end)) => {
+                    each(key, value);
+                    end
+                }
+                Err(e) => return self.fail(e),
+            };
+            let pos = skip_ws(buf, end);
+            match buf.get(pos) {
+                Some(b',') => match scan_key(buf, skip_ws(buf, pos + 1)) {
+                    Ok((next, after)) => {
+                        key = next;
+                        self.pos = after;
+                    }
+                    Err(e) => return self.fail(e),
+                },
+                Some(b'}') => {
+                    return match self.finish(pos + 1) {
+                        Ok(_) => Ok(false),
+                        Err(e) => self.fail(e),
+                    };
+                }
+                _ => return self.fail(err(pos, "expected ',' or '}'")),
+            }
+        }
+    }
+
     #[inline(always)]
     fn value(&mut self) -> Result<Value<'a>, DecodeError> {
         match self.step {
@@ -656,6 +702,23 @@ impl<'a> Members<'a> {
     #[inline]
     pub fn value(&mut self) -> Result<Value<'a>, DecodeError> {
         self.0.value()
+    }
+
+    /// Reads members in one tight loop, calling `each(key, value)` for every one, until the
+    /// object ends (`Ok(false)`: the walker is done, as after `next_key` returned `None`) or
+    /// until a member whose key is `stop`, when given (`Ok(true)`: its value is pending, for
+    /// [`Members::value`] or [`Members::enter_object`], and the walk goes on from there with
+    /// any method). The same validation as `next_key` + `value`, with less bookkeeping per
+    /// member: the hot path of every venue decoder.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when the previous value was not read.
+    #[inline]
+    pub fn members_until(
+        &mut self,
+        stop: Option<&[u8]>,
+        each: impl FnMut(&'a [u8], Value<'a>)) -> Result<bool, DecodeError> {
+        self.0.members_until(stop, each)
     }
 
     /// When the pending value is an object, a walker over it that reads it in this same pass

@@ -57,10 +57,7 @@ pub(crate) fn read_slots<'a, S: Default>(
     set: impl Fn(&mut S, &'a [u8], Value<'a>),
 ) -> Result<S, DecodeError> {
     let mut slots = S::default();
-    for member in Members::new(obj) {
-        let (key, value) = member?;
-        set(&mut slots, key, value);
-    }
+    Members::new(obj).members_until(None, |key, value| set(&mut slots, key, value))?;
     Ok(slots)
 }
 

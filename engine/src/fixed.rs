@@ -108,7 +108,7 @@ pub enum FixedError {
 ///
 /// # Errors
 /// A [`FixedError`] naming what is wrong; nothing is ever rounded.
-#[inline]
+#[inline(always)]
 pub fn parse_mantissa(s: &[u8], scale: Scale, signed: bool) -> Result<i64, FixedError> {
     let fast = match s {
         [b'-', rest @ ..] if signed => parse_plain(rest, scale.0).map(|m| -m),

@@ -38,32 +38,27 @@ impl<'a> Top<'a> {
     fn read(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let mut members = Members::new(frame);
         let mut top = Self::default();
-        while let Some(key) = members.next_key()? {
-            if key == b"arg" {
-                let Some(mut arg) = members.enter_object()? else {
-                    return Err(DecodeError::WrongType("arg"));
-                };
-                while let Some(key) = arg.next_key()? {
-                    let value = arg.value()?;
-                    match key {
-                        b"channel" => top.channel = Some(value),
-                        b"instId" => top.inst_id = Some(value),
-                        _ => {}
-                    }
-                }
-                members.resume(&arg)?;
-                top.arg = true;
-                continue;
-            }
-            let value = members.value()?;
+        // Members up to `arg` (or the end) in one tight loop; `arg` is read in the same pass.
+        while members.members_until(Some(b"arg"), |key, value| {
             let slot = match key {
                 b"action" => &mut top.action,
                 b"data" => &mut top.data,
                 b"event" => &mut top.event,
                 b"code" => &mut top.code,
-                _ => continue,
+                _ => return,
             };
             *slot = Some(value);
+        })? {
+            let Some(mut arg) = members.enter_object()? else {
+                return Err(DecodeError::WrongType("arg"));
+            };
+            arg.members_until(None, |key, value| match key {
+                b"channel" => top.channel = Some(value),
+                b"instId" => top.inst_id = Some(value),
+                _ => {}
+            })?;
+            members.resume(&arg)?;
+            top.arg = true;
         }
         Ok(top)
     }
