@@ -312,24 +312,132 @@ fn bn(market: BinanceMarket) -> Box<dyn FeedDecoder> {
 }
 
 const CASES: &[Case] = &[
-    Case { venue: "binance-spot", kind: "bookTicker", fixture: "binance/spot/bookTicker.json", decoder: || bn(BinanceMarket::Spot), baseline: bn_book_ticker },
-    Case { venue: "binance-spot", kind: "depthUpdate", fixture: "binance/spot/depthUpdate_diff_depth.json", decoder: || bn(BinanceMarket::Spot), baseline: bn_depth },
-    Case { venue: "binance-spot", kind: "aggTrade", fixture: "binance/spot/aggTrade.json", decoder: || bn(BinanceMarket::Spot), baseline: bn_trade },
-    Case { venue: "binance-spot", kind: "trade", fixture: "binance/spot/trade.json", decoder: || bn(BinanceMarket::Spot), baseline: bn_trade },
-    Case { venue: "binance-usdm", kind: "bookTicker", fixture: "binance/usdm/bookTicker.json", decoder: || bn(BinanceMarket::UsdM), baseline: bn_book_ticker },
-    Case { venue: "binance-usdm", kind: "depthUpdate", fixture: "binance/usdm/depthUpdate_diff_depth.json", decoder: || bn(BinanceMarket::UsdM), baseline: bn_depth },
-    Case { venue: "binance-usdm", kind: "aggTrade", fixture: "binance/usdm/aggTrade.json", decoder: || bn(BinanceMarket::UsdM), baseline: bn_trade },
-    Case { venue: "binance-usdm", kind: "markPriceUpdate", fixture: "binance/usdm/markPriceUpdate.json", decoder: || bn(BinanceMarket::UsdM), baseline: bn_mark_price },
-    Case { venue: "bybit-linear", kind: "orderbook.50 snapshot", fixture: "bybit/orderbook_50_snapshot.json", decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())), baseline: bybit_book },
-    Case { venue: "bybit-linear", kind: "orderbook.50 delta", fixture: "bybit/orderbook_50_delta.json", decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())), baseline: bybit_book },
-    Case { venue: "bybit-linear", kind: "publicTrade", fixture: "bybit/publicTrade.json", decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())), baseline: bybit_trade },
-    Case { venue: "bybit-linear", kind: "tickers", fixture: "bybit/tickers_linear_perpetual_snapshot.json", decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())), baseline: bybit_ticker },
-    Case { venue: "okx", kind: "books snapshot", fixture: "okx/books_snapshot.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_book },
-    Case { venue: "okx", kind: "books update", fixture: "okx/books_update.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_book },
-    Case { venue: "okx", kind: "books5", fixture: "okx/books5.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_book },
-    Case { venue: "okx", kind: "bbo-tbt", fixture: "okx/bbo-tbt.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_book },
-    Case { venue: "okx", kind: "trades", fixture: "okx/trades.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_trade },
-    Case { venue: "okx", kind: "funding-rate", fixture: "okx/funding-rate.json", decoder: || Box::new(OkxDecoder::new(table())), baseline: okx_funding },
+    Case {
+        venue: "binance-spot",
+        kind: "bookTicker",
+        fixture: "binance/spot/bookTicker.json",
+        decoder: || bn(BinanceMarket::Spot),
+        baseline: bn_book_ticker,
+    },
+    Case {
+        venue: "binance-spot",
+        kind: "depthUpdate",
+        fixture: "binance/spot/depthUpdate_diff_depth.json",
+        decoder: || bn(BinanceMarket::Spot),
+        baseline: bn_depth,
+    },
+    Case {
+        venue: "binance-spot",
+        kind: "aggTrade",
+        fixture: "binance/spot/aggTrade.json",
+        decoder: || bn(BinanceMarket::Spot),
+        baseline: bn_trade,
+    },
+    Case {
+        venue: "binance-spot",
+        kind: "trade",
+        fixture: "binance/spot/trade.json",
+        decoder: || bn(BinanceMarket::Spot),
+        baseline: bn_trade,
+    },
+    Case {
+        venue: "binance-usdm",
+        kind: "bookTicker",
+        fixture: "binance/usdm/bookTicker.json",
+        decoder: || bn(BinanceMarket::UsdM),
+        baseline: bn_book_ticker,
+    },
+    Case {
+        venue: "binance-usdm",
+        kind: "depthUpdate",
+        fixture: "binance/usdm/depthUpdate_diff_depth.json",
+        decoder: || bn(BinanceMarket::UsdM),
+        baseline: bn_depth,
+    },
+    Case {
+        venue: "binance-usdm",
+        kind: "aggTrade",
+        fixture: "binance/usdm/aggTrade.json",
+        decoder: || bn(BinanceMarket::UsdM),
+        baseline: bn_trade,
+    },
+    Case {
+        venue: "binance-usdm",
+        kind: "markPriceUpdate",
+        fixture: "binance/usdm/markPriceUpdate.json",
+        decoder: || bn(BinanceMarket::UsdM),
+        baseline: bn_mark_price,
+    },
+    Case {
+        venue: "bybit-linear",
+        kind: "orderbook.50 snapshot",
+        fixture: "bybit/orderbook_50_snapshot.json",
+        decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())),
+        baseline: bybit_book,
+    },
+    Case {
+        venue: "bybit-linear",
+        kind: "orderbook.50 delta",
+        fixture: "bybit/orderbook_50_delta.json",
+        decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())),
+        baseline: bybit_book,
+    },
+    Case {
+        venue: "bybit-linear",
+        kind: "publicTrade",
+        fixture: "bybit/publicTrade.json",
+        decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())),
+        baseline: bybit_trade,
+    },
+    Case {
+        venue: "bybit-linear",
+        kind: "tickers",
+        fixture: "bybit/tickers_linear_perpetual_snapshot.json",
+        decoder: || Box::new(BybitDecoder::new(BybitCategory::Linear, table())),
+        baseline: bybit_ticker,
+    },
+    Case {
+        venue: "okx",
+        kind: "books snapshot",
+        fixture: "okx/books_snapshot.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_book,
+    },
+    Case {
+        venue: "okx",
+        kind: "books update",
+        fixture: "okx/books_update.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_book,
+    },
+    Case {
+        venue: "okx",
+        kind: "books5",
+        fixture: "okx/books5.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_book,
+    },
+    Case {
+        venue: "okx",
+        kind: "bbo-tbt",
+        fixture: "okx/bbo-tbt.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_book,
+    },
+    Case {
+        venue: "okx",
+        kind: "trades",
+        fixture: "okx/trades.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_trade,
+    },
+    Case {
+        venue: "okx",
+        kind: "funding-rate",
+        fixture: "okx/funding-rate.json",
+        decoder: || Box::new(OkxDecoder::new(table())),
+        baseline: okx_funding,
+    },
 ];
 
 fn reference_dir() -> PathBuf {
@@ -397,7 +505,9 @@ fn main() {
     }
     c.final_summary();
 
-    println!("\n| venue | message | bytes | events | crossbar median | serde_json median | ratio | allocs/msg crossbar | allocs/msg serde_json |");
+    println!(
+        "\n| venue | message | bytes | events | crossbar median | serde_json median | ratio | allocs/msg crossbar | allocs/msg serde_json |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (case, group, bytes, events, ca, sa) in rows {
         let (ours, theirs) = (median_ns(&group, "crossbar"), median_ns(&group, "serde_json_baseline"));

@@ -717,7 +717,8 @@ impl<'a> Members<'a> {
     pub fn members_until(
         &mut self,
         stop: Option<&[u8]>,
-        each: impl FnMut(&'a [u8], Value<'a>)) -> Result<bool, DecodeError> {
+        each: impl FnMut(&'a [u8], Value<'a>),
+    ) -> Result<bool, DecodeError> {
         self.0.members_until(stop, each)
     }
 
@@ -811,6 +812,27 @@ impl<'a> Elements<'a> {
     #[inline]
     pub fn enter_array(&mut self) -> Result<Option<Elements<'a>>, DecodeError> {
         Ok(self.0.enter(false)?.map(Elements))
+    }
+
+    /// When the pending element is an object, a walker over it that reads it in this same pass
+    /// (hand it back to [`Elements::resume_object`] once it is done); `Ok(None)` otherwise, the
+    /// element then still pending for [`Elements::value`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when not positioned on an element or nesting is too deep.
+    #[inline]
+    pub fn enter_object(&mut self) -> Result<Option<Members<'a>>, DecodeError> {
+        Ok(self.0.enter(true)?.map(Members))
+    }
+
+    /// Continues after the nested object `child` returned by [`Elements::enter_object`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when `child` failed, was not read to its end, or does not belong to
+    /// this walker.
+    #[inline]
+    pub fn resume_object(&mut self, child: &Members<'a>) -> Result<(), DecodeError> {
+        self.0.resume(&child.0)
     }
 
     /// Continues after the nested array `child` returned by [`Elements::enter_array`].

@@ -61,27 +61,33 @@ pub(crate) fn read_slots<'a, S: Default>(
     Ok(slots)
 }
 
-/// Calls `each` with every element of the required array `data` (named `field`), each of which
-/// must be an object: the `data` member of Bybit trades and of every OKX message.
+/// Calls `each` with the slots `S` (a [`member_slots!`] struct, filled by `set`) of every
+/// element of the required array `data` (named `field`), each of which must be an object: the
+/// `data` member of Bybit trades and of every OKX message. Each object is read in the same pass
+/// as the array, once.
 ///
 /// # Errors
 /// [`DecodeError::MissingField`] / [`DecodeError::WrongType`] naming `field` when `data` is
 /// absent, not an array or holds something else than objects; whatever `each` returns.
 #[inline]
-pub(crate) fn for_each_object<'a>(
+pub(crate) fn for_each_object<'a, S: Default>(
     data: Option<Value<'a>>,
     field: &'static str,
-    mut each: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
+    set: impl Fn(&mut S, &'a [u8], Value<'a>),
+    mut each: impl FnMut(S) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let Value::Array(array) = required(data, field)? else {
         return Err(DecodeError::WrongType(field));
     };
     let mut elements = Elements::new(array);
-    while let Some(element) = elements.next_value()? {
-        let Value::Object(obj) = element else {
+    while elements.advance()? {
+        let Some(mut obj) = elements.enter_object()? else {
             return Err(DecodeError::WrongType(field));
         };
-        each(obj)?;
+        let mut slots = S::default();
+        obj.members_until(None, |key, value| set(&mut slots, key, value))?;
+        elements.resume_object(&obj)?;
+        each(slots)?;
     }
     Ok(())
 }

@@ -12,8 +12,8 @@ use crossbar_engine::fixed::{Px, Qty};
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
 use crate::json::{Members, Value};
 use crate::wire::{
-    Inst, best_level, event, for_each_object, lookup, member_slots, px, qty, read_slots, req_px, req_qty, req_rate,
-    req_str_u64, req_u64, required, write_book,
+    Inst, best_level, event, for_each_object, lookup, member_slots, px, qty, req_px, req_qty, req_rate, req_str_u64,
+    req_u64, required, write_book,
 };
 
 /// OKX levels are `[price, size, liquidated orders (deprecated, "0"), order count]`.
@@ -170,15 +170,12 @@ pub(super) fn decode_frame(
         },
         _ => BookUpdateKind::Snapshot,
     };
-    for_each_object(top.data, "data", |obj| {
-        let f = read_slots(obj, Fields::set)?;
-        match channel {
-            Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out),
-            Channel::Bbo => bbo(&f, inst, recv_ns, out),
-            Channel::Trades => trade(&f, inst, recv_ns, out),
-            Channel::Funding => funding(&f, inst, recv_ns, out),
-            Channel::Tickers => ticker(&f, inst, recv_ns, out),
-        }
+    for_each_object(top.data, "data", Fields::set, |f| match channel {
+        Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out),
+        Channel::Bbo => bbo(&f, inst, recv_ns, out),
+        Channel::Trades => trade(&f, inst, recv_ns, out),
+        Channel::Funding => funding(&f, inst, recv_ns, out),
+        Channel::Tickers => ticker(&f, inst, recv_ns, out),
     })?;
     Ok(FrameKind::Market)
 }
