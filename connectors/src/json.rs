@@ -360,6 +360,113 @@ fn read_value(buf: &[u8], pos: usize, level: u32) -> Result<(Value<'_>, usize), 
     }
 }
 
+/// Calls `each` with the first two strings of every row of `array`, an array of arrays of
+/// escape-free strings such as a book side (`[["65000.1","1.250"],["65000.0","0.004"]]`).
+///
+/// `array` must be a [`Value::Array`] slice this scanner returned, which it has already
+/// validated: this second walk does not validate the grammar again, it only checks the shape.
+/// Each row must hold `width` strings (at least two); with `stop_at_extra` a row is refused at
+/// its first element past `width`, otherwise after all its elements were read as strings. Any
+/// other shape (a row that is not an array, an element that is not an escape-free string, a
+/// wrong count) is `shape_err`, exactly where a validating [`Elements`] walk would find it. On
+/// bytes that are not valid JSON this returns an error too, never panics. A row's callback runs
+/// after the whole row was read, so a shape error in a row comes before `each`'s error for it.
+///
+/// # Errors
+/// `shape_err`, or the first error `each` returns.
+#[inline]
+pub fn for_each_string_row<'a>(
+    array: &'a [u8],
+    width: usize,
+    stop_at_extra: bool,
+    shape_err: DecodeError,
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut c = Cursor { buf: array, pos: 0 };
+    if !c.eat(b'[') {
+        return Err(shape_err);
+    }
+    c.ws();
+    if c.eat(b']') {
+        return Ok(());
+    }
+    loop {
+        c.ws();
+        if !c.eat(b'[') {
+            return Err(shape_err);
+        }
+        c.ws();
+        let first = c.plain_string().ok_or(shape_err)?;
+        c.ws();
+        if !c.eat(b',') {
+            return Err(shape_err);
+        }
+        c.ws();
+        let second = c.plain_string().ok_or(shape_err)?;
+        let mut n = 2;
+        loop {
+            c.ws();
+            if c.eat(b']') {
+                break;
+            }
+            if !c.eat(b',') || (stop_at_extra && n >= width) {
+                return Err(shape_err);
+            }
+            c.ws();
+            c.plain_string().ok_or(shape_err)?;
+            n += 1;
+        }
+        if n != width {
+            return Err(shape_err);
+        }
+        each(first, second)?;
+        c.ws();
+        if c.eat(b']') {
+            return Ok(());
+        }
+        if !c.eat(b',') {
+            return Err(shape_err);
+        }
+    }
+}
+
+/// A read position in already-validated bytes, for [`for_each_string_row`].
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    fn ws(&mut self) {
+        self.pos = skip_ws(self.buf, self.pos);
+    }
+
+    /// Consumes `b` when it is the next byte.
+    #[inline(always)]
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.buf.get(self.pos) == Some(&b);
+        self.pos += usize::from(hit);
+        hit
+    }
+
+    /// The contents of the escape-free string at the cursor, consumed; `None` when the next
+    /// value is not such a string.
+    #[inline(always)]
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.pos;
+        let end = plain_run_end(self.buf, start);
+        if self.buf.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.pos = end + 1;
+        self.buf.get(start..end)
+    }
+}
+
 /// Where a walker is within its container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
@@ -464,6 +571,52 @@ impl<'a> Walker<'a> {
         Ok(None)
     }
 
+    /// The tight loop behind [`Members::members_until`]: object members in wire order, each
+    /// scanned once, with no per-member state bookkeeping.
+    #[inline(always)]
+    fn members_until(
+        &mut self,
+        stop: Option<&[u8]>,
+        mut each: impl FnMut(&'a [u8], Value<'a>),
+    ) -> Result<bool, DecodeError> {
+        let Some(mut key) = self.advance()? else {
+            return Ok(false);
+        };
+        let buf = self.buf;
+        // `advance` left the walker at a value (`Step::Value`), which is what it stays in this
+        // loop: `self.pos` is always just after the current key's colon.
+        loop {
+            if stop == Some(key) {
+                return Ok(true);
+            }
+            let at = skip_ws(buf, self.pos);
+            let end = match read_value(buf, at, self.level + 1) {
+                Ok((value, end)) => {
+                    each(key, value);
+                    end
+                }
+                Err(e) => return self.fail(e),
+            };
+            let pos = skip_ws(buf, end);
+            match buf.get(pos) {
+                Some(b',') => match scan_key(buf, skip_ws(buf, pos + 1)) {
+                    Ok((next, after)) => {
+                        key = next;
+                        self.pos = after;
+                    }
+                    Err(e) => return self.fail(e),
+                },
+                Some(b'}') => {
+                    return match self.finish(pos + 1) {
+                        Ok(_) => Ok(false),
+                        Err(e) => self.fail(e),
+                    };
+                }
+                _ => return self.fail(err(pos, "expected ',' or '}'")),
+            }
+        }
+    }
+
     #[inline(always)]
     fn value(&mut self) -> Result<Value<'a>, DecodeError> {
         match self.step {
@@ -549,6 +702,24 @@ impl<'a> Members<'a> {
     #[inline]
     pub fn value(&mut self) -> Result<Value<'a>, DecodeError> {
         self.0.value()
+    }
+
+    /// Reads members in one tight loop, calling `each(key, value)` for every one, until the
+    /// object ends (`Ok(false)`: the walker is done, as after `next_key` returned `None`) or
+    /// until a member whose key is `stop`, when given (`Ok(true)`: its value is pending, for
+    /// [`Members::value`] or [`Members::enter_object`], and the walk goes on from there with
+    /// any method). The same validation as `next_key` + `value`, with less bookkeeping per
+    /// member: the hot path of every venue decoder.
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] on malformed input or when the previous value was not read.
+    #[inline]
+    pub fn members_until(
+        &mut self,
+        stop: Option<&[u8]>,
+        each: impl FnMut(&'a [u8], Value<'a>),
+    ) -> Result<bool, DecodeError> {
+        self.0.members_until(stop, each)
     }
 
     /// When the pending value is an object, a walker over it that reads it in this same pass
@@ -641,6 +812,27 @@ impl<'a> Elements<'a> {
     #[inline]
     pub fn enter_array(&mut self) -> Result<Option<Elements<'a>>, DecodeError> {
         Ok(self.0.enter(false)?.map(Elements))
+    }
+
+    /// When the pending element is an object, a walker over it that reads it in this same pass
+    /// (hand it back to [`Elements::resume_object`] once it is done); `Ok(None)` otherwise, the
+    /// element then still pending for [`Elements::value`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when not positioned on an element or nesting is too deep.
+    #[inline]
+    pub fn enter_object(&mut self) -> Result<Option<Members<'a>>, DecodeError> {
+        Ok(self.0.enter(true)?.map(Members))
+    }
+
+    /// Continues after the nested object `child` returned by [`Elements::enter_object`].
+    ///
+    /// # Errors
+    /// [`DecodeError::Json`] when `child` failed, was not read to its end, or does not belong to
+    /// this walker.
+    #[inline]
+    pub fn resume_object(&mut self, child: &Members<'a>) -> Result<(), DecodeError> {
+        self.0.resume(&child.0)
     }
 
     /// Continues after the nested array `child` returned by [`Elements::enter_array`].

@@ -17,7 +17,7 @@ use crossbar_engine::fixed::{Px, Qty, RATE_SCALE, Rate, Scale};
 use crossbar_engine::instrument::InstrumentId;
 
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Elements, Members, Value, parse_u64};
+use crate::json::{Elements, Members, Value, for_each_string_row, parse_u64};
 
 /// Declares a struct of optional JSON member slots, `field: b"key"` each, and its `set`, which
 /// stores a member in the slot of its key (the last duplicate wins) and ignores other keys.
@@ -57,34 +57,37 @@ pub(crate) fn read_slots<'a, S: Default>(
     set: impl Fn(&mut S, &'a [u8], Value<'a>),
 ) -> Result<S, DecodeError> {
     let mut slots = S::default();
-    for member in Members::new(obj) {
-        let (key, value) = member?;
-        set(&mut slots, key, value);
-    }
+    Members::new(obj).members_until(None, |key, value| set(&mut slots, key, value))?;
     Ok(slots)
 }
 
-/// Calls `each` with every element of the required array `data` (named `field`), each of which
-/// must be an object: the `data` member of Bybit trades and of every OKX message.
+/// Calls `each` with the slots `S` (a [`member_slots!`] struct, filled by `set`) of every
+/// element of the required array `data` (named `field`), each of which must be an object: the
+/// `data` member of Bybit trades and of every OKX message. Each object is read in the same pass
+/// as the array, once.
 ///
 /// # Errors
 /// [`DecodeError::MissingField`] / [`DecodeError::WrongType`] naming `field` when `data` is
 /// absent, not an array or holds something else than objects; whatever `each` returns.
 #[inline]
-pub(crate) fn for_each_object<'a>(
+pub(crate) fn for_each_object<'a, S: Default>(
     data: Option<Value<'a>>,
     field: &'static str,
-    mut each: impl FnMut(&'a [u8]) -> Result<(), DecodeError>,
+    set: impl Fn(&mut S, &'a [u8], Value<'a>),
+    mut each: impl FnMut(S) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let Value::Array(array) = required(data, field)? else {
         return Err(DecodeError::WrongType(field));
     };
     let mut elements = Elements::new(array);
-    while let Some(element) = elements.next_value()? {
-        let Value::Object(obj) = element else {
+    while elements.advance()? {
+        let Some(mut obj) = elements.enter_object()? else {
             return Err(DecodeError::WrongType(field));
         };
-        each(obj)?;
+        let mut slots = S::default();
+        obj.members_until(None, |key, value| set(&mut slots, key, value))?;
+        elements.resume_object(&obj)?;
+        each(slots)?;
     }
     Ok(())
 }
@@ -225,32 +228,14 @@ pub(crate) fn for_each_level(
     mut sink: impl FnMut(Level),
 ) -> Result<(), DecodeError> {
     let LevelShape { width, stop_at_extra } = shape.into();
-    let wrong = DecodeError::WrongType(field);
     let Value::Array(array) = levels else {
-        return Err(wrong);
+        return Err(DecodeError::WrongType(field));
     };
-    let mut it = Elements::new(array);
-    while it.advance()? {
-        let Some(mut entry) = it.enter_array()? else {
-            return Err(wrong);
-        };
-        let price = entry.next_value()?.ok_or(wrong)?.str(field)?;
-        let size = entry.next_value()?.ok_or(wrong)?.str(field)?;
-        let mut n = 2;
-        while let Some(extra) = entry.next_value()? {
-            if stop_at_extra && n >= width {
-                return Err(wrong);
-            }
-            extra.str(field)?;
-            n += 1;
-        }
-        if n != width {
-            return Err(wrong);
-        }
-        it.resume(&entry)?;
+    // The scanner validated `array` when it returned it: walk it again for shape only.
+    for_each_string_row(array, width, stop_at_extra, DecodeError::WrongType(field), |price, size| {
         sink(Level { px: px(price, field, inst.px)?, qty: qty(size, field, inst.qty)? });
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The first level of `levels` (validating them all), or a zero level when the side is empty.

@@ -101,10 +101,125 @@ pub enum FixedError {
 ///
 /// Accepts `digits[.digits]`, with a leading `-` only when `signed`.
 ///
+/// Every venue string takes the single-pass fast path ([`parse_plain`]): integer digits, the
+/// fraction's digits up to `scale` eight at a time, trailing zeros past it, one multiply by the
+/// remaining power of ten. Whatever it does not accept exactly (an error, more than 18
+/// significant digits) goes through the byte-by-byte reference parser, which names the defect.
+///
 /// # Errors
 /// A [`FixedError`] naming what is wrong; nothing is ever rounded.
-#[inline]
+#[inline(always)]
 pub fn parse_mantissa(s: &[u8], scale: Scale, signed: bool) -> Result<i64, FixedError> {
+    let fast = match s {
+        [b'-', rest @ ..] if signed => parse_plain(rest, scale.0).map(|m| -m),
+        _ => parse_plain(s, scale.0),
+    };
+    match fast {
+        Some(m) => Ok(m),
+        None => parse_reference(s, scale, signed),
+    }
+}
+
+/// 10^i for every scale.
+const POW10: [i64; MAX_SCALE as usize + 1] = {
+    let mut t = [1i64; MAX_SCALE as usize + 1];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// Most significant digits the fast path accumulates: 10^18 - 1 fits an `i64`, so the
+/// accumulation needs no overflow check.
+const FAST_DIGITS: usize = 18;
+
+/// The mantissa of a plain non-negative decimal (`digits[.digits]`) at `scale` places, or
+/// `None` when the string is anything else or has more than [`FAST_DIGITS`] significant digits
+/// (the caller then asks [`parse_reference`], which names the defect or handles the value).
+/// Some(m) is always exactly what [`parse_reference`] returns; a property test holds it to that.
+#[inline(always)]
+fn parse_plain(s: &[u8], scale: u8) -> Option<i64> {
+    let scale = usize::from(scale);
+    // Integer part, byte by byte (prices have a handful of integer digits).
+    let mut acc: u64 = 0;
+    let mut int_len = 0;
+    while let Some(&b) = s.get(int_len) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+        int_len += 1;
+    }
+    if int_len == 0 || int_len > FAST_DIGITS {
+        return None;
+    }
+    let frac = match s.get(int_len) {
+        None => &[][..],
+        Some(b'.') => match s.get(int_len + 1..) {
+            Some(f) if !f.is_empty() => f,
+            _ => return None,
+        },
+        Some(_) => return None,
+    };
+    // Fraction digits that fit the scale, then only zeros.
+    let take = frac.len().min(scale);
+    if int_len + take > FAST_DIGITS {
+        return None;
+    }
+    let (head, tail) = frac.split_at(take);
+    acc = accumulate(acc, head)?;
+    if !tail.iter().all(|&b| b == b'0') {
+        return None;
+    }
+    // acc < 10^18, so it fits; the padding multiply is the only place that can overflow.
+    let acc = i64::try_from(acc).ok()?;
+    acc.checked_mul(*POW10.get(scale - take)?)
+}
+
+/// `acc` followed by the decimal digits `digits` (at most [`FAST_DIGITS`] in all), eight at a
+/// time where it can; `None` at a non-digit.
+#[inline(always)]
+fn accumulate(mut acc: u64, mut digits: &[u8]) -> Option<u64> {
+    while let Some((chunk, rest)) = digits.split_first_chunk::<8>() {
+        acc = acc.wrapping_mul(100_000_000).wrapping_add(eight_digits(u64::from_le_bytes(*chunk))?);
+        digits = rest;
+    }
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(u64::from(d));
+    }
+    Some(acc)
+}
+
+/// The value of eight ASCII digits loaded little-endian (first digit in the low byte), or
+/// `None` when one of the bytes is not a digit. SWAR: each byte must be `0x30..=0x39`, then
+/// pairs, quads and the two halves are combined with three multiplies.
+#[inline(always)]
+fn eight_digits(v: u64) -> Option<u64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // High nibble 3 everywhere, and adding 6 to each byte (no carry leaves a byte whose high
+    // nibble is 3) keeps it 3: the low nibble is at most 9.
+    if v & HIGH_NIBBLES != ONES * 0x30 || v.wrapping_add(ONES * 6) & HIGH_NIBBLES != ONES * 0x30 {
+        return None;
+    }
+    let d = v - ONES * 0x30;
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((d.wrapping_mul(10_000) + (d >> 32)) & 0xFFFF_FFFF)
+}
+
+/// The byte-by-byte parser: the reference the fast path is tested against, and the one that
+/// names every defect.
+#[cold]
+#[inline(never)]
+fn parse_reference(s: &[u8], scale: Scale, signed: bool) -> Result<i64, FixedError> {
     let (negative, digits) = match s.first() {
         None => return Err(FixedError::Empty),
         Some(b'-') => {
@@ -295,6 +410,36 @@ mod tests {
         assert_eq!(Px::parse(b"92233720368547758.08", s(2)), Err(FixedError::Overflow));
         assert_eq!(Px::parse(b"10000000000", s(9)), Err(FixedError::Overflow));
         assert_eq!(Scale::new(19), Err(FixedError::ScaleTooLarge));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        /// The fast path agrees with the reference parser on every string, valid or not.
+        #[test]
+        fn fast_path_equals_the_reference(
+            s in "-?[0-9]{0,21}(\\.[0-9]{0,21})?[0-9.x-]{0,2}",
+            scale in 0u8..=18,
+            signed in proptest::bool::ANY,
+        ) {
+            let sc = s_(scale);
+            proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, signed), parse_reference(s.as_bytes(), sc, signed), "{}", s);
+        }
+
+        /// Eight-digit chunks with one byte anywhere in 0..=255 are refused unless all digits.
+        #[test]
+        fn eight_digits_checks_every_byte(digits in proptest::array::uniform8(b'0'..=b'9'), at in 0usize..8, byte in proptest::num::u8::ANY) {
+            let mut chunk = digits;
+            chunk[at] = byte;
+            let want = chunk.iter().all(u8::is_ascii_digit).then(|| {
+                chunk.iter().fold(0u64, |a, &b| a * 10 + u64::from(b - b'0'))
+            });
+            proptest::prop_assert_eq!(eight_digits(u64::from_le_bytes(chunk)), want);
+        }
+    }
+
+    fn s_(p: u8) -> Scale {
+        s(p)
     }
 
     #[test]

@@ -87,31 +87,24 @@ pub(super) fn decode_frame(
     let mut stream = None;
     let mut wrapped = false;
     let mut data_not_object = false;
-    while let Some(key) = top.next_key()? {
-        match key {
-            b"stream" => stream = Some(top.value()?),
-            b"data" => {
-                if let Some(mut data) = top.enter_object()? {
-                    // A combined-stream wrapper: the payload is `data`, read in this same pass.
-                    // Top-level members seen before it are dropped, those after it ignored.
-                    f = Fields::default();
-                    while let Some(key) = data.next_key()? {
-                        let value = data.value()?;
-                        f.set(key, value);
-                    }
-                    top.resume(&data)?;
-                    wrapped = true;
-                } else {
-                    top.value()?;
-                    data_not_object = true;
-                }
-            }
-            _ => {
-                let value = top.value()?;
-                if !wrapped {
-                    f.set(key, value);
-                }
-            }
+    // Members up to `data` (or the end) in one tight loop; a combined-stream wrapper's payload
+    // is then read in this same pass. Top-level members seen before `data` are dropped, those
+    // after it ignored.
+    while top.members_until(Some(b"data"), |key, value| {
+        if key == b"stream" {
+            stream = Some(value);
+        } else if !wrapped {
+            f.set(key, value);
+        }
+    })? {
+        if let Some(mut data) = top.enter_object()? {
+            f = Fields::default();
+            data.members_until(None, |key, value| f.set(key, value))?;
+            top.resume(&data)?;
+            wrapped = true;
+        } else {
+            top.value()?;
+            data_not_object = true;
         }
     }
     let stream = if wrapped || data_not_object || stream.is_some() {

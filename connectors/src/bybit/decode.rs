@@ -176,8 +176,7 @@ fn book(top: &Top<'_>, inst: Inst, level1: bool, recv_ns: u64, out: &mut Vec<Mar
 
 /// `publicTrade.{symbol}`: one trade event per element of `data`.
 fn trades(top: &Top<'_>, inst: Inst, recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<(), DecodeError> {
-    for_each_object(top.data, "data", |obj| {
-        let f = read_slots(obj, TradeFields::set)?;
+    for_each_object(top.data, "data", TradeFields::set, |f| {
         let exch_ts = req_u64(f.time, "T")?;
         let aggressor = match required(f.side, "S")?.str("S")? {
             b"Buy" => Side::Buy,

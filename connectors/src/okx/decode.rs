@@ -12,8 +12,8 @@ use crossbar_engine::fixed::{Px, Qty};
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
 use crate::json::{Members, Value};
 use crate::wire::{
-    Inst, best_level, event, for_each_object, lookup, member_slots, px, qty, read_slots, req_px, req_qty, req_rate,
-    req_str_u64, req_u64, required, write_book,
+    Inst, best_level, event, for_each_object, lookup, member_slots, px, qty, req_px, req_qty, req_rate, req_str_u64,
+    req_u64, required, write_book,
 };
 
 /// OKX levels are `[price, size, liquidated orders (deprecated, "0"), order count]`.
@@ -38,32 +38,27 @@ impl<'a> Top<'a> {
     fn read(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let mut members = Members::new(frame);
         let mut top = Self::default();
-        while let Some(key) = members.next_key()? {
-            if key == b"arg" {
-                let Some(mut arg) = members.enter_object()? else {
-                    return Err(DecodeError::WrongType("arg"));
-                };
-                while let Some(key) = arg.next_key()? {
-                    let value = arg.value()?;
-                    match key {
-                        b"channel" => top.channel = Some(value),
-                        b"instId" => top.inst_id = Some(value),
-                        _ => {}
-                    }
-                }
-                members.resume(&arg)?;
-                top.arg = true;
-                continue;
-            }
-            let value = members.value()?;
+        // Members up to `arg` (or the end) in one tight loop; `arg` is read in the same pass.
+        while members.members_until(Some(b"arg"), |key, value| {
             let slot = match key {
                 b"action" => &mut top.action,
                 b"data" => &mut top.data,
                 b"event" => &mut top.event,
                 b"code" => &mut top.code,
-                _ => continue,
+                _ => return,
             };
             *slot = Some(value);
+        })? {
+            let Some(mut arg) = members.enter_object()? else {
+                return Err(DecodeError::WrongType("arg"));
+            };
+            arg.members_until(None, |key, value| match key {
+                b"channel" => top.channel = Some(value),
+                b"instId" => top.inst_id = Some(value),
+                _ => {}
+            })?;
+            members.resume(&arg)?;
+            top.arg = true;
         }
         Ok(top)
     }
@@ -175,15 +170,12 @@ pub(super) fn decode_frame(
         },
         _ => BookUpdateKind::Snapshot,
     };
-    for_each_object(top.data, "data", |obj| {
-        let f = read_slots(obj, Fields::set)?;
-        match channel {
-            Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out),
-            Channel::Bbo => bbo(&f, inst, recv_ns, out),
-            Channel::Trades => trade(&f, inst, recv_ns, out),
-            Channel::Funding => funding(&f, inst, recv_ns, out),
-            Channel::Tickers => ticker(&f, inst, recv_ns, out),
-        }
+    for_each_object(top.data, "data", Fields::set, |f| match channel {
+        Channel::Books | Channel::Books5 => book(&f, inst, book_kind, recv_ns, out),
+        Channel::Bbo => bbo(&f, inst, recv_ns, out),
+        Channel::Trades => trade(&f, inst, recv_ns, out),
+        Channel::Funding => funding(&f, inst, recv_ns, out),
+        Channel::Tickers => ticker(&f, inst, recv_ns, out),
     })?;
     Ok(FrameKind::Market)
 }
