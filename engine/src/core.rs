@@ -15,6 +15,7 @@ use crate::instrument::{InstrumentId, Registry};
 use crate::latency::{LatencyRecorder, Stage};
 use crate::oms::{Applied, Oms};
 use crate::orderbook::{BookSync, SyncOutcome, SyncRule};
+use crate::pool::{PoolSpec, Pools};
 use crate::portfolio::Portfolio;
 use crate::ring::{IdlePolicy, Idler, Ring};
 use crate::risk::{Risk, RiskConfig, RiskInputs};
@@ -60,6 +61,7 @@ pub struct Core<S: Strategy> {
     per_strategy: Vec<StrategyCounters>,
     depth: DepthBooks,
     halted: bool,
+    pools: Pools,
 }
 
 /// How long a requested resync may stay unanswered before it is requested again.
@@ -159,6 +161,7 @@ impl<S: Strategy> Core<S> {
             latency: LatencyRecorder::new(),
             counters: CoreCounters::default(),
             halted: false,
+            pools: Pools::new(n),
         }
     }
 
@@ -170,6 +173,15 @@ impl<S: Strategy> Core<S> {
             if rule.is_some() {
                 self.books.set_depth_whole(InstrumentId(i as u32), false);
             }
+        }
+        self
+    }
+
+    /// Declares AMM pool instruments and their token decimals; their pool states and pending
+    /// swaps are then kept for strategies ([`Ctx::pool`]).
+    pub fn with_pools(mut self, pools: &[(InstrumentId, PoolSpec)]) -> Self {
+        for (id, spec) in pools {
+            self.pools.configure(*id, *spec);
         }
         self
     }
@@ -187,6 +199,7 @@ impl<S: Strategy> Core<S> {
             self.counters.funding_settlements += 1;
         }
         self.depth.on_event(ev, &self.registry, &mut self.books, out);
+        self.pools.apply(ev);
         self.each_strategy(now_ns, |s, ctx| s.on_market(ev, ctx));
         let decision_ns = crate::clock::now_ns();
         self.latency.record(Stage::DequeuedToDecision, dequeued_ns, decision_ns);
@@ -243,6 +256,7 @@ impl<S: Strategy> Core<S> {
 
     fn ctx(&mut self, now_ns: u64, id: StrategyId) -> Ctx<'_> {
         Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, id, &mut self.intents)
+            .with_pools(&self.pools)
     }
 
     /// Engages the kill switch: cancels every open order and halts new risk; from now on only
@@ -354,6 +368,11 @@ impl<S: Strategy> Core<S> {
     /// Orders and fills per strategy, by strategy id.
     pub fn strategy_counters(&self) -> &[StrategyCounters] {
         &self.per_strategy
+    }
+
+    /// AMM pool states (confirmed and pending-adjusted reserves).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// True once halted.
