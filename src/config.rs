@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crossbar_connectors::eth::feed::{DEX_VENUE, DexConfig};
 use crossbar_connectors::sim::SimConfig;
 use crossbar_connectors::venue::VenueConfig;
 use crossbar_engine::instrument::{InstrumentConfig, Registry};
@@ -41,6 +42,10 @@ pub struct Config {
     /// Strategies to run.
     #[serde(default)]
     pub strategies: Vec<StrategyConfig>,
+    /// The DEX side: an Ethereum node (or the simulator's endpoint) and the Uniswap V2 pools
+    /// whose confirmed and pending-adjusted reserves reach the core.
+    #[serde(default)]
+    pub dex: Option<DexConfig>,
 }
 
 /// A config problem, already phrased as the one line the user sees.
@@ -106,6 +111,15 @@ impl Config {
                 return Err(format!("venue {:?}: rest_url must be \"sim\", http:// or https://", v.name));
             }
         }
+        if let Some(dex) = &self.dex {
+            dex.validate()?;
+            if self.venues.iter().any(|v| v.name == DEX_VENUE) {
+                return Err(format!("venue name {DEX_VENUE:?} is reserved for the [dex] pools"));
+            }
+            if dex.rpc == "sim" && !self.venues.iter().any(|v| v.is_simulated()) {
+                return Err("dex: rpc = \"sim\" needs the simulator (a venue with ws_url = \"sim\")".into());
+            }
+        }
         self.registry()?;
         Ok(())
     }
@@ -115,6 +129,21 @@ impl Config {
     /// # Errors
     /// The registry's refusal, as text.
     pub fn registry(&self) -> Result<Registry, String> {
+        let mut names: Vec<String> = self.venues.iter().map(|v| v.name.clone()).collect();
+        let mut instruments = self.instruments.clone();
+        if let Some(dex) = &self.dex {
+            names.push(DEX_VENUE.to_owned());
+            instruments.extend(dex.instruments());
+        }
+        Registry::new(&names, &instruments).map_err(|e| e.to_string())
+    }
+
+    /// The venues' instruments only, without the `[dex]` pools (which come after them, so ids
+    /// agree with [`Config::registry`]): what the simulator's venues serve.
+    ///
+    /// # Errors
+    /// The registry's refusal, as text.
+    pub fn venue_registry(&self) -> Result<Registry, String> {
         let names: Vec<String> = self.venues.iter().map(|v| v.name.clone()).collect();
         Registry::new(&names, &self.instruments).map_err(|e| e.to_string())
     }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crossbar_connectors::eth::feed::DexCounters;
 use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::Side;
@@ -41,6 +42,35 @@ pub struct Report {
     pub gateway: &'static str,
     /// Where the config came from.
     pub config: String,
+    /// The DEX feed and its pools (present when `[dex]` is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dex: Option<DexRow>,
+}
+
+/// `dex` section.
+#[derive(Debug, Serialize)]
+pub struct DexRow {
+    /// What the feed thread did.
+    pub feed: DexCounters,
+    /// Pool symbol → its state at the end of the run.
+    pub pools: BTreeMap<String, PoolRow>,
+}
+
+/// One pool at the end of the run.
+#[derive(Debug, Serialize)]
+pub struct PoolRow {
+    /// Block of the confirmed reserves.
+    pub block: u64,
+    /// Confirmed reserves (base, quote), base units, as decimal strings.
+    pub reserves: [String; 2],
+    /// Pending-adjusted reserves (base, quote).
+    pub pending_reserves: [String; 2],
+    /// Quote per base at the last block.
+    pub price: Option<String>,
+    /// Quote per base after the pending swaps.
+    pub pending_price: Option<String>,
+    /// Pending swaps seen since that block.
+    pub pending_swaps: u32,
 }
 
 /// `events` section.
@@ -294,7 +324,35 @@ impl Report {
             },
             gateway: io.gateway,
             config,
+            dex: None,
         }
+    }
+
+    /// Adds the `dex` section: the feed's counters and every pool's final state.
+    pub fn add_dex(&mut self, core: &Core<AnyStrategy>, feed: Option<DexCounters>) {
+        let Some(feed) = feed else { return };
+        let registry = core.registry();
+        let pools = registry
+            .instruments()
+            .iter()
+            .filter_map(|inst| {
+                let p = core.pools().get(inst.id)?;
+                let pair = |r: Option<crossbar_engine::event::PoolReserves>| {
+                    let r = r.unwrap_or_default();
+                    [r.base.get().to_string(), r.quote.get().to_string()]
+                };
+                let row = PoolRow {
+                    block: p.block,
+                    reserves: pair(p.confirmed),
+                    pending_reserves: pair(p.pending),
+                    price: p.confirmed_price().map(money),
+                    pending_price: p.pending_price().map(money),
+                    pending_swaps: p.pending_swaps,
+                };
+                Some((inst.symbol.clone(), row))
+            })
+            .collect();
+        self.dex = Some(DexRow { feed, pools });
     }
 
     /// The human-readable table.
@@ -368,6 +426,24 @@ impl Report {
                 b.stale,
                 b.max_time_to_whole_ns
             );
+        }
+        if let Some(d) = &self.dex {
+            let f = &d.feed;
+            let _ = writeln!(
+                s,
+                "dex      pool states {}, pending swaps {}, other swaps {}, connects {}, disconnects {}, reorgs {}",
+                f.pool_states, f.pending_swaps, f.other_swaps, f.connects, f.disconnects, f.reorgs
+            );
+            for (name, p) in &d.pools {
+                let _ = writeln!(
+                    s,
+                    "pool     {name:<22} block {}  price {}  pending {} ({} pending swaps)",
+                    p.block,
+                    p.price.as_deref().unwrap_or("-"),
+                    p.pending_price.as_deref().unwrap_or("-"),
+                    p.pending_swaps
+                );
+            }
         }
         let i = &self.io;
         let _ = writeln!(
