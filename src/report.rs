@@ -34,6 +34,10 @@ pub struct Report {
     pub strategies: BTreeMap<String, StrategyRow>,
     /// Pre-trade risk.
     pub risk: RiskRow,
+    /// Delta hedging: underlying → net delta, band, worst |net| after a hedge, hedges.
+    pub delta: BTreeMap<String, DeltaRow>,
+    /// Portfolio greeks per hedged underlying.
+    pub greeks: BTreeMap<String, GreeksRow>,
     /// Depth books: `venue:symbol` → sequencing health.
     pub books: BTreeMap<String, BookRow>,
     /// I/O thread counters (bad input, reconnects, conflation).
@@ -45,6 +49,32 @@ pub struct Report {
     /// The DEX feed and its pools (present when `[dex]` is configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dex: Option<DexRow>,
+}
+
+/// One underlying's delta hedging.
+#[derive(Debug, Serialize)]
+pub struct DeltaRow {
+    /// Net delta at the end, units of the underlying.
+    pub net: String,
+    /// Band at the end, units of the underlying.
+    pub band: String,
+    /// Largest |net delta| right after a hedge completed (≤ band when every hedge filled).
+    pub max_abs_after_hedge: String,
+    /// Hedge orders that filled.
+    pub hedges: u64,
+}
+
+/// One underlying's portfolio greeks (options and LP; delta includes positions).
+#[derive(Debug, Serialize)]
+pub struct GreeksRow {
+    /// Net delta, units of underlying.
+    pub delta: String,
+    /// Gamma, units of underlying per unit of price.
+    pub gamma: String,
+    /// Theta, quote per year.
+    pub theta: String,
+    /// Vega, quote per 1.00 of volatility.
+    pub vega: String,
 }
 
 /// `dex` section.
@@ -244,7 +274,10 @@ impl Report {
             .zip(core.strategy_counters())
             .enumerate()
             .map(|(i, (s, counters))| {
-                let AnyStrategy::Basis(b) = s;
+                let (entries, exits, repairs) = match s {
+                    AnyStrategy::Basis(b) => (b.entries, b.exits, b.repairs),
+                    AnyStrategy::Hedger(h) => (h.hedges, 0, 0),
+                };
                 let pnl = core.portfolio().strategy_totals(StrategyId(i as u16), registry, core.books());
                 let row = StrategyRow {
                     orders: counters.orders,
@@ -253,13 +286,36 @@ impl Report {
                     unrealized: money(pnl.unrealized),
                     fees: money(pnl.fees),
                     funding: money(pnl.funding),
-                    entries: b.entries,
-                    exits: b.exits,
-                    repairs: b.repairs,
+                    entries,
+                    exits,
+                    repairs,
                 };
                 (s.name().to_owned(), row)
             })
             .collect();
+        let (mut delta, mut greeks) = (BTreeMap::new(), BTreeMap::new());
+        for s in core.strategies() {
+            let AnyStrategy::Hedger(h) = s else { continue };
+            delta.insert(
+                h.underlying.clone(),
+                DeltaRow {
+                    net: money(h.greeks.delta),
+                    band: money(h.band),
+                    max_abs_after_hedge: money(h.max_abs_after_hedge),
+                    hedges: h.hedges,
+                },
+            );
+            let f = |x: f64| money(Decimal::from_f64_retain(x).unwrap_or_default());
+            greeks.insert(
+                h.underlying.clone(),
+                GreeksRow {
+                    delta: money(h.greeks.delta),
+                    gamma: f(h.greeks.gamma),
+                    theta: f(h.greeks.theta),
+                    vega: f(h.greeks.vega),
+                },
+            );
+        }
         let books = registry
             .instruments()
             .iter()
@@ -312,6 +368,8 @@ impl Report {
             },
             strategies,
             risk,
+            delta,
+            greeks,
             books,
             io: Io {
                 frames: ioc.frames,
@@ -414,6 +472,14 @@ impl Report {
             if refused.is_empty() { "none".to_owned() } else { refused.join(", ") },
             if self.risk.kill_switch { "ENGAGED" } else { "off" }
         );
+        for (u, d) in &self.delta {
+            let g = &self.greeks[u];
+            let _ = writeln!(
+                s,
+                "delta    {u}: net {} band {} max |net| after hedge {} hedges {}; gamma {} theta {} vega {}",
+                d.net, d.band, d.max_abs_after_hedge, d.hedges, g.gamma, g.theta, g.vega
+            );
+        }
         for (name, b) in &self.books {
             let _ = writeln!(
                 s,
