@@ -89,9 +89,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
         Some(dex) => {
             let url = match (&sim, dex.rpc.as_str()) {
-                (Some(s), "sim") => s.eth_url().ok_or_else(|| {
-                    ConfigError("dex: rpc = \"sim\" but [simulator.ethereum] is disabled".to_owned())
-                })?,
+                (Some(s), "sim") => s
+                    .eth_url()
+                    .ok_or_else(|| ConfigError("dex: rpc = \"sim\" but [simulator.ethereum] is disabled".to_owned()))?,
                 (_, url) => url.to_owned(),
             };
             let feed = DexFeed::new(

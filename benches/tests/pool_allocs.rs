@@ -106,8 +106,8 @@ fn pool_events_allocate_nothing_in_the_core() {
     };
     let registry = Arc::new(Registry::new(&["ethereum".into()], &[pool]).unwrap());
     let spec = PoolSpec { base_decimals: 18, quote_decimals: 6 };
-    let mut core = Core::new(registry, vec![PoolReader::default()], RiskConfig::default())
-        .with_pools(&[(InstrumentId(0), spec)]);
+    let mut core =
+        Core::new(registry, vec![PoolReader::default()], RiskConfig::default()).with_pools(&[(InstrumentId(0), spec)]);
     let blocks: Vec<Vec<MarketEvent>> = (1..=50).map(block).collect();
     let mut sink = |_| panic!("pool events never make orders here");
     for ev in &blocks[0] {

@@ -104,7 +104,8 @@ fn pending_adjusted_reserves_follow_the_v2_formula_in_arrival_order_and_match_ea
                     } else {
                         // The input is added to one reserve; the other loses exactly the V2 output
                         // (exact in) or the input is exactly the V2 input for that output (exact out).
-                        let (r_in, r_out, new_in, new_out) = if s.sells_base { (b0, q0, b1, q1) } else { (q0, b0, q1, b1) };
+                        let (r_in, r_out, new_in, new_out) =
+                            if s.sells_base { (b0, q0, b1, q1) } else { (q0, b0, q1, b1) };
                         assert_eq!(new_in, r_in + a_in, "{ev:?}");
                         let out = r_out - new_out;
                         let by_in = amount_out(u(a_in), u(r_in), u(r_out)).unwrap();
@@ -123,7 +124,7 @@ fn pending_adjusted_reserves_follow_the_v2_formula_in_arrival_order_and_match_ea
                     let current = current.as_str() == Some(format!("{:#x}", st.block).as_str());
                     if armed[slot] && current {
                         // The block mined every swap pending before it, in arrival order; the state was
-                    // read while it was still the latest block (else a later block raced it).
+                        // read while it was still the latest block (else a later block raced it).
                         let predicted = before.unwrap();
                         assert_eq!(st.reserves, predicted, "pool {} at block {}", ev.instrument.0, st.block);
                         blocks += 1;

@@ -123,7 +123,8 @@ impl Pools {
                 if !s.would_revert
                     && let Some(before) = p.pending
                 {
-                    let (b, a) = if s.sells_base { (before.quote, s.reserves.quote) } else { (before.base, s.reserves.base) };
+                    let (b, a) =
+                        if s.sells_base { (before.quote, s.reserves.quote) } else { (before.base, s.reserves.base) };
                     p.last_swap = Some((s.amount_in.get(), b.get().saturating_sub(a.get())));
                 }
                 p.pending = Some(s.reserves);
@@ -152,7 +153,14 @@ mod tests {
     use crate::event::{PendingSwap, PoolState, SeqIds};
 
     fn ev(id: u32, body: MarketBody) -> MarketEvent {
-        MarketEvent { instrument: InstrumentId(id), exch_ts_ms: 0, recv_ns: 7, decoded_ns: 0, seq: SeqIds::default(), body }
+        MarketEvent {
+            instrument: InstrumentId(id),
+            exch_ts_ms: 0,
+            recv_ns: 7,
+            decoded_ns: 0,
+            seq: SeqIds::default(),
+            body,
+        }
     }
 
     #[test]
@@ -203,8 +211,14 @@ mod tests {
     fn huge_amounts_keep_28_significant_digits() {
         // Whole units beyond 2^96 cannot be a Decimal: refused, not wrapped.
         assert_eq!(whole(Amount128::new(u128::MAX), 0), None);
-        assert_eq!(whole(Amount128::new(u128::MAX), 18), Some(Decimal::from_i128_with_scale(34_028_236_692_093_846_346_337_460_743, 8)));
-        assert_eq!(whole(Amount128::new(u128::MAX), 18).unwrap().trunc(), Decimal::from(340_282_366_920_938_463_463u128));
+        assert_eq!(
+            whole(Amount128::new(u128::MAX), 18),
+            Some(Decimal::from_i128_with_scale(34_028_236_692_093_846_346_337_460_743, 8))
+        );
+        assert_eq!(
+            whole(Amount128::new(u128::MAX), 18).unwrap().trunc(),
+            Decimal::from(340_282_366_920_938_463_463u128)
+        );
         assert_eq!(whole(Amount128::new(5), 30), Some(Decimal::ZERO));
     }
 }

@@ -416,13 +416,24 @@ impl HedgerStrategy {
             return;
         }
         let touch = inst.px(touch);
-        let limit = if side == Side::Buy { touch * (Decimal::ONE + self.slippage) } else { touch * (Decimal::ONE - self.slippage) };
-        let Ok(mut px) = Px::from_decimal(limit.round_dp(u32::from(self.price_scale.places())), self.price_scale) else {
+        let limit = if side == Side::Buy {
+            touch * (Decimal::ONE + self.slippage)
+        } else {
+            touch * (Decimal::ONE - self.slippage)
+        };
+        let Ok(mut px) = Px::from_decimal(limit.round_dp(u32::from(self.price_scale.places())), self.price_scale)
+        else {
             return;
         };
         // Onto the tick grid, on the passive side of the limit.
         let rem = px.0.rem_euclid(self.tick);
-        px.0 = if side == Side::Buy { px.0 - rem } else if rem == 0 { px.0 } else { px.0 + self.tick - rem };
+        px.0 = if side == Side::Buy {
+            px.0 - rem
+        } else if rem == 0 {
+            px.0
+        } else {
+            px.0 + self.tick - rem
+        };
         let intent = Intent {
             instrument: self.perp,
             side,

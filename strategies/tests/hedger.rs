@@ -13,12 +13,12 @@ use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
 use crossbar_engine::pool::PoolSpec;
 use crossbar_engine::risk::RiskConfig;
+use crossbar_engine::strategy::Strategy;
 use crossbar_strategies::basis::LegRef;
 use crossbar_strategies::hedger::{BandKind, HedgerConfig, LpConfig, OptionConfig, OptionSide};
 use crossbar_strategies::models::amm::LpPosition;
 use crossbar_strategies::models::black_scholes::{OptionInputs, OptionKind, greeks};
 use crossbar_strategies::{AnyStrategy, HedgerStrategy, StrategyConfig};
-use crossbar_engine::strategy::Strategy;
 use rust_decimal::Decimal;
 
 const PERP: InstrumentId = InstrumentId(0);
@@ -181,7 +181,8 @@ fn hedges_options_and_a_pending_adjusted_lp_back_inside_the_band() {
     assert_eq!(core.portfolio().get(PERP).qty, d("-7.185"));
 
     // Greeks: the calls' gamma and the LP's (−x/2P at the pending price 2048), vega, theta.
-    let call = greeks(&OptionInputs { kind: OptionKind::Call, spot: 3200.0, strike: 3200.0, rate: 0.0, vol: 0.5, t: 0.1 });
+    let call =
+        greeks(&OptionInputs { kind: OptionKind::Call, spot: 3200.0, strike: 3200.0, rate: 0.0, vol: 0.5, t: 0.1 });
     let lp = LpPosition { base_reserve: 1250.0, quote_reserve: 2_560_000.0, share: 0.01 };
     assert_eq!(lp.price(), 2048.0);
     assert!((h.greeks.gamma - (-10.0 * call.gamma + lp.gamma_at(2048.0))).abs() < 1e-12);
@@ -225,8 +226,14 @@ fn bad_configs_are_refused() {
     assert!(HedgerStrategy::new(&cfg, &registry).is_err(), "no vol and no price");
     // A put whose vol is implied from its price builds.
     let mut cfg = config(BandKind::Fixed);
-    cfg.options[0] =
-        OptionConfig { kind: OptionSide::Put, strike: d("3000"), expiry_days: 30.0, qty: d("5"), vol: None, price: Some(d("120")) };
+    cfg.options[0] = OptionConfig {
+        kind: OptionSide::Put,
+        strike: d("3000"),
+        expiry_days: 30.0,
+        qty: d("5"),
+        vol: None,
+        price: Some(d("120")),
+    };
     let built = crossbar_strategies::build(&[StrategyConfig::Hedger(cfg)], &registry).unwrap();
     assert_eq!(built[0].name(), "hedger");
 }
