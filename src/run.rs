@@ -176,6 +176,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let core = core_handle.join().map_err(|_| anyhow::anyhow!("core thread panicked"))?;
     io_stop.store(true, Ordering::Relaxed);
     let io_report = io_handle.join().map_err(|_| anyhow::anyhow!("I/O thread panicked"))?;
+    // Before the simulator goes: its endpoint closing would count as a disconnect.
+    let dex_counters = match dex_handle {
+        Some(h) => Some(h.join().map_err(|_| anyhow::anyhow!("DEX feed thread panicked"))?),
+        None => None,
+    };
     let duration_s = started.elapsed().as_secs_f64();
     if let Some(sim) = sim
         && let Err(e) = sim.shutdown()
@@ -183,10 +188,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("crossbar: simulator shutdown: {e}");
     }
 
-    let dex_counters = match dex_handle {
-        Some(h) => Some(h.join().map_err(|_| anyhow::anyhow!("DEX feed thread panicked"))?),
-        None => None,
-    };
     let mut report = Report::build(&core, &io_report, duration_s, origin);
     report.add_dex(&core, dex_counters);
     let mut out = std::io::stdout().lock();
