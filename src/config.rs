@@ -159,6 +159,34 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_has_dex_pools_after_the_venue_instruments() {
+        let cfg = Config::parse(DEMO_TOML).unwrap();
+        let all = cfg.registry().unwrap();
+        let venues = cfg.venue_registry().unwrap();
+        assert_eq!(all.len(), venues.len() + 2);
+        let pool = all.get(crossbar_engine::instrument::InstrumentId(venues.len() as u32));
+        assert_eq!((all.venue_name(pool.venue), pool.symbol.as_str()), (DEX_VENUE, "WETH-USDC"));
+        assert_eq!(pool.kind, crossbar_engine::instrument::InstrumentKind::Pool);
+        for (a, b) in venues.instruments().iter().zip(all.instruments()) {
+            assert_eq!((a.id, &a.symbol), (b.id, &b.symbol), "venue instrument ids agree");
+        }
+    }
+
+    #[test]
+    fn bad_dex_sections_are_refused_with_one_line() {
+        let demo = DEMO_TOML.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xnothex");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex: base_token \"0xnothex\" is not a 0x address");
+        let demo = DEMO_TOML.replace("rpc = \"sim\"", "rpc = \"http://node\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex: rpc must be \"sim\" or ws://, not \"http://node\"");
+        let demo = DEMO_TOML.replace("name = \"binance-usdm\"", "name = \"ethereum\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "venue name \"ethereum\" is reserved for the [dex] pools");
+        let demo = DEMO_TOML.replace("base_decimals = 18", "base_decimals = 40");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex pool WETH-USDC: decimals must be at most 36");
+        let demo = DEMO_TOML.replace("symbol = \"WBTC-USDC\"", "symbol = \"WETH-USDC\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "instrument WETH-USDC on ethereum is listed twice");
+    }
+
+    #[test]
     fn errors_are_one_line_with_position() {
         let e = Config::parse("venues = []\ninstruments = []\nbogus = 1\n").unwrap_err();
         assert!(e.starts_with("line 3: unknown field `bogus`"), "{e}");

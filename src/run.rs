@@ -203,7 +203,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// `crossbar sim`.
 pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let (cfg, _origin) = Config::load(args.config.as_deref())?;
-    let registry = cfg.registry().map_err(ConfigError)?;
+    // The venues' instruments: the [dex] pools live on the simulator's Ethereum endpoint.
+    let registry = cfg.venue_registry().map_err(ConfigError)?;
     let term = termination_flag()?;
     let sim = start_simulator(&cfg, &registry, args.listen)?;
     println!("crossbar simulator listening on {}", sim.addr());
