@@ -132,6 +132,9 @@ fn pool_events_allocate_nothing_in_the_core() {
     assert_eq!(p.last_swap, Some((10u128.pow(18), 3_000_000_000)));
 }
 
+/// Feeds one market event to the core (and fills what it sends); returns the hedges sent.
+type Step<'a> = dyn FnMut(&mut Core<AnyStrategy>, u32, MarketBody, &mut u64) -> u64 + 'a;
+
 /// The hedger on pool events and perp quotes, hedging LP swings caused by pending swaps, each
 /// hedge filled: valuation (Black-Scholes, LP delta), intents, risk, OMS and fills, no allocation.
 #[test]
@@ -218,10 +221,7 @@ fn the_hedger_on_pool_events_allocates_nothing() {
         hedges
     };
     let quote = Quote { bid_px: Px(319_999), bid_qty: Qty(100_000), ask_px: Px(320_001), ask_qty: Qty(100_000) };
-    let round = |core: &mut Core<AnyStrategy>,
-                 n: u64,
-                 t: &mut u64,
-                 step: &mut dyn FnMut(&mut Core<AnyStrategy>, u32, MarketBody, &mut u64) -> u64| {
+    let round = |core: &mut Core<AnyStrategy>, n: u64, t: &mut u64, step: &mut Step<'_>| {
         let (b, q) = (1_000 * e18, 3_200_000_000_000u128);
         let state = PoolState { reserves: reserves(b, q), block: n };
         let mut hedges = step(core, 1, MarketBody::PoolState(state), t);
