@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crossbar_connectors::eth::feed::{DEX_VENUE, DexConfig};
 use crossbar_connectors::sim::SimConfig;
 use crossbar_connectors::venue::VenueConfig;
 use crossbar_engine::instrument::{InstrumentConfig, Registry};
@@ -45,6 +46,10 @@ pub struct Config {
     /// The order journal (`None`: no journal, nothing survives a restart).
     #[serde(default)]
     pub journal: Option<JournalConfig>,
+    /// The DEX side: an Ethereum node (or the simulator's endpoint) and the Uniswap V2 pools
+    /// whose confirmed and pending-adjusted reserves reach the core.
+    #[serde(default)]
+    pub dex: Option<DexConfig>,
 }
 
 /// A config problem, already phrased as the one line the user sees.
@@ -113,6 +118,15 @@ impl Config {
                 return Err(format!("venue {:?}: rest_url must be \"sim\", http:// or https://", v.name));
             }
         }
+        if let Some(dex) = &self.dex {
+            dex.validate()?;
+            if self.venues.iter().any(|v| v.name == DEX_VENUE) {
+                return Err(format!("venue name {DEX_VENUE:?} is reserved for the [dex] pools"));
+            }
+            if dex.rpc == "sim" && !self.venues.iter().any(|v| v.is_simulated()) {
+                return Err("dex: rpc = \"sim\" needs the simulator (a venue with ws_url = \"sim\")".into());
+            }
+        }
         self.registry()?;
         Ok(())
     }
@@ -122,6 +136,21 @@ impl Config {
     /// # Errors
     /// The registry's refusal, as text.
     pub fn registry(&self) -> Result<Registry, String> {
+        let mut names: Vec<String> = self.venues.iter().map(|v| v.name.clone()).collect();
+        let mut instruments = self.instruments.clone();
+        if let Some(dex) = &self.dex {
+            names.push(DEX_VENUE.to_owned());
+            instruments.extend(dex.instruments());
+        }
+        Registry::new(&names, &instruments).map_err(|e| e.to_string())
+    }
+
+    /// The venues' instruments only, without the `[dex]` pools (which come after them, so ids
+    /// agree with [`Config::registry`]): what the simulator's venues serve.
+    ///
+    /// # Errors
+    /// The registry's refusal, as text.
+    pub fn venue_registry(&self) -> Result<Registry, String> {
         let names: Vec<String> = self.venues.iter().map(|v| v.name.clone()).collect();
         Registry::new(&names, &self.instruments).map_err(|e| e.to_string())
     }
@@ -135,6 +164,34 @@ mod tests {
     #[test]
     fn embedded_demo_is_valid() {
         Config::parse(DEMO_TOML).unwrap();
+    }
+
+    #[test]
+    fn the_demo_has_dex_pools_after_the_venue_instruments() {
+        let cfg = Config::parse(DEMO_TOML).unwrap();
+        let all = cfg.registry().unwrap();
+        let venues = cfg.venue_registry().unwrap();
+        assert_eq!(all.len(), venues.len() + 2);
+        let pool = all.get(crossbar_engine::instrument::InstrumentId(venues.len() as u32));
+        assert_eq!((all.venue_name(pool.venue), pool.symbol.as_str()), (DEX_VENUE, "WETH-USDC"));
+        assert_eq!(pool.kind, crossbar_engine::instrument::InstrumentKind::Pool);
+        for (a, b) in venues.instruments().iter().zip(all.instruments()) {
+            assert_eq!((a.id, &a.symbol), (b.id, &b.symbol), "venue instrument ids agree");
+        }
+    }
+
+    #[test]
+    fn bad_dex_sections_are_refused_with_one_line() {
+        let demo = DEMO_TOML.replace("0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", "0xnothex");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex: base_token \"0xnothex\" is not a 0x address");
+        let demo = DEMO_TOML.replace("rpc = \"sim\"", "rpc = \"http://node\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex: rpc must be \"sim\" or ws://, not \"http://node\"");
+        let demo = DEMO_TOML.replace("name = \"binance-usdm\"", "name = \"ethereum\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "venue name \"ethereum\" is reserved for the [dex] pools");
+        let demo = DEMO_TOML.replace("base_decimals = 18", "base_decimals = 40");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "dex pool WETH-USDC: decimals must be at most 36");
+        let demo = DEMO_TOML.replace("symbol = \"WBTC-USDC\"", "symbol = \"WETH-USDC\"");
+        assert_eq!(Config::parse(&demo).unwrap_err(), "instrument WETH-USDC on ethereum is listed twice");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crossbar_connectors::eth::feed::DexCounters;
 use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::Side;
@@ -33,6 +34,10 @@ pub struct Report {
     pub strategies: BTreeMap<String, StrategyRow>,
     /// Pre-trade risk.
     pub risk: RiskRow,
+    /// Delta hedging: underlying → net delta, band, worst |net| after a hedge, hedges.
+    pub delta: BTreeMap<String, DeltaRow>,
+    /// Portfolio greeks per hedged underlying.
+    pub greeks: BTreeMap<String, GreeksRow>,
     /// Depth books: `venue:symbol` → sequencing health.
     pub books: BTreeMap<String, BookRow>,
     /// I/O thread counters (bad input, reconnects, conflation).
@@ -43,6 +48,61 @@ pub struct Report {
     pub config: String,
     /// The order journal (all zeros when no `[journal]` is configured).
     pub journal: JournalRow,
+    /// The DEX feed and its pools (present when `[dex]` is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dex: Option<DexRow>,
+}
+
+/// One underlying's delta hedging.
+#[derive(Debug, Serialize)]
+pub struct DeltaRow {
+    /// Net delta at the end, units of the underlying.
+    pub net: String,
+    /// Band at the end, units of the underlying.
+    pub band: String,
+    /// Largest |net delta| right after a hedge completed (≤ band when every hedge filled).
+    pub max_abs_after_hedge: String,
+    /// Hedge orders that filled.
+    pub hedges: u64,
+}
+
+/// One underlying's portfolio greeks (options and LP; delta includes positions).
+#[derive(Debug, Serialize)]
+pub struct GreeksRow {
+    /// Net delta, units of underlying.
+    pub delta: String,
+    /// Gamma, units of underlying per unit of price.
+    pub gamma: String,
+    /// Theta, quote per year.
+    pub theta: String,
+    /// Vega, quote per 1.00 of volatility.
+    pub vega: String,
+}
+
+/// `dex` section.
+#[derive(Debug, Serialize)]
+pub struct DexRow {
+    /// What the feed thread did.
+    pub feed: DexCounters,
+    /// Pool symbol → its state at the end of the run.
+    pub pools: BTreeMap<String, PoolRow>,
+}
+
+/// One pool at the end of the run.
+#[derive(Debug, Serialize)]
+pub struct PoolRow {
+    /// Block of the confirmed reserves.
+    pub block: u64,
+    /// Confirmed reserves (base, quote), base units, as decimal strings.
+    pub reserves: [String; 2],
+    /// Pending-adjusted reserves (base, quote).
+    pub pending_reserves: [String; 2],
+    /// Quote per base at the last block.
+    pub price: Option<String>,
+    /// Quote per base after the pending swaps.
+    pub pending_price: Option<String>,
+    /// Pending swaps seen since that block.
+    pub pending_swaps: u32,
 }
 
 /// `journal` section: what the order journal wrote this run and what it recovered at start.
@@ -233,7 +293,10 @@ impl Report {
             .zip(core.strategy_counters())
             .enumerate()
             .map(|(i, (s, counters))| {
-                let AnyStrategy::Basis(b) = s;
+                let (entries, exits, repairs) = match s {
+                    AnyStrategy::Basis(b) => (b.entries, b.exits, b.repairs),
+                    AnyStrategy::Hedger(h) => (h.hedges, 0, 0),
+                };
                 let pnl = core.portfolio().strategy_totals(StrategyId(i as u16), registry, core.books());
                 let row = StrategyRow {
                     orders: counters.orders,
@@ -242,13 +305,36 @@ impl Report {
                     unrealized: money(pnl.unrealized),
                     fees: money(pnl.fees),
                     funding: money(pnl.funding),
-                    entries: b.entries,
-                    exits: b.exits,
-                    repairs: b.repairs,
+                    entries,
+                    exits,
+                    repairs,
                 };
                 (s.name().to_owned(), row)
             })
             .collect();
+        let (mut delta, mut greeks) = (BTreeMap::new(), BTreeMap::new());
+        for s in core.strategies() {
+            let AnyStrategy::Hedger(h) = s else { continue };
+            delta.insert(
+                h.underlying.clone(),
+                DeltaRow {
+                    net: money(h.greeks.delta),
+                    band: money(h.band),
+                    max_abs_after_hedge: money(h.max_abs_after_hedge),
+                    hedges: h.hedges,
+                },
+            );
+            let f = |x: f64| money(Decimal::from_f64_retain(x).unwrap_or_default());
+            greeks.insert(
+                h.underlying.clone(),
+                GreeksRow {
+                    delta: money(h.greeks.delta),
+                    gamma: f(h.greeks.gamma),
+                    theta: f(h.greeks.theta),
+                    vega: f(h.greeks.vega),
+                },
+            );
+        }
         let books = registry
             .instruments()
             .iter()
@@ -301,6 +387,8 @@ impl Report {
             },
             strategies,
             risk,
+            delta,
+            greeks,
             books,
             io: Io {
                 frames: ioc.frames,
@@ -314,7 +402,35 @@ impl Report {
             gateway: io.gateway,
             config,
             journal: JournalRow::default(),
+            dex: None,
         }
+    }
+
+    /// Adds the `dex` section: the feed's counters and every pool's final state.
+    pub fn add_dex(&mut self, core: &Core<AnyStrategy>, feed: Option<DexCounters>) {
+        let Some(feed) = feed else { return };
+        let registry = core.registry();
+        let pools = registry
+            .instruments()
+            .iter()
+            .filter_map(|inst| {
+                let p = core.pools().get(inst.id)?;
+                let pair = |r: Option<crossbar_engine::event::PoolReserves>| {
+                    let r = r.unwrap_or_default();
+                    [r.base.get().to_string(), r.quote.get().to_string()]
+                };
+                let row = PoolRow {
+                    block: p.block,
+                    reserves: pair(p.confirmed),
+                    pending_reserves: pair(p.pending),
+                    price: p.confirmed_price().map(money),
+                    pending_price: p.pending_price().map(money),
+                    pending_swaps: p.pending_swaps,
+                };
+                Some((inst.symbol.clone(), row))
+            })
+            .collect();
+        self.dex = Some(DexRow { feed, pools });
     }
 
     /// The human-readable table.
@@ -384,6 +500,14 @@ impl Report {
             if refused.is_empty() { "none".to_owned() } else { refused.join(", ") },
             if self.risk.kill_switch { "ENGAGED" } else { "off" }
         );
+        for (u, d) in &self.delta {
+            let g = &self.greeks[u];
+            let _ = writeln!(
+                s,
+                "delta    {u}: net {} band {} max |net| after hedge {} hedges {}; gamma {} theta {} vega {}",
+                d.net, d.band, d.max_abs_after_hedge, d.hedges, g.gamma, g.theta, g.vega
+            );
+        }
         for (name, b) in &self.books {
             let _ = writeln!(
                 s,
@@ -396,6 +520,24 @@ impl Report {
                 b.stale,
                 b.max_time_to_whole_ns
             );
+        }
+        if let Some(d) = &self.dex {
+            let f = &d.feed;
+            let _ = writeln!(
+                s,
+                "dex      pool states {}, pending swaps {}, other swaps {}, connects {}, disconnects {}, reorgs {}",
+                f.pool_states, f.pending_swaps, f.other_swaps, f.connects, f.disconnects, f.reorgs
+            );
+            for (name, p) in &d.pools {
+                let _ = writeln!(
+                    s,
+                    "pool     {name:<22} block {}  price {}  pending {} ({} pending swaps)",
+                    p.block,
+                    p.price.as_deref().unwrap_or("-"),
+                    p.pending_price.as_deref().unwrap_or("-"),
+                    p.pending_swaps
+                );
+            }
         }
         let i = &self.io;
         let _ = writeln!(

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use crossbar_connectors::eth::feed::DexFeed;
 use crossbar_connectors::io::{IoRings, IoThread};
 use crossbar_connectors::sim::Simulator;
 use crossbar_connectors::venue::{Endpoints, build_feeds};
@@ -132,7 +133,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let term = termination_flag()?;
 
     let sim = if cfg.venues.iter().any(|v| v.is_simulated()) {
-        Some(start_simulator(&cfg, &registry, "127.0.0.1:0".parse()?)?)
+        let venue_registry = cfg.venue_registry().map_err(ConfigError)?;
+        Some(start_simulator(&cfg, &venue_registry, "127.0.0.1:0".parse()?)?)
     } else {
         None
     };
@@ -166,6 +168,36 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let control = Arc::new(CoreControl { idle: cfg.runtime.idle, ..CoreControl::default() });
     let io_stop = Arc::new(AtomicBool::new(false));
 
+    // The DEX feed: its own thread (its RPC client blocks, with bounded waits), pushing pool
+    // states and pending swaps into the core's market ring.
+    let dex_stop = Arc::new(AtomicBool::new(false));
+    let dex_handle = match &cfg.dex {
+        None => None,
+        Some(dex) => {
+            let url = match (&sim, dex.rpc.as_str()) {
+                (Some(s), "sim") => s
+                    .eth_url()
+                    .ok_or_else(|| ConfigError("dex: rpc = \"sim\" but [simulator.ethereum] is disabled".to_owned()))?,
+                (_, url) => url.to_owned(),
+            };
+            let feed = DexFeed::new(
+                &url,
+                dex.factory().map_err(ConfigError)?,
+                dex.routers().map_err(ConfigError)?,
+                &dex.feed_pools(&registry),
+                Duration::from_secs(2),
+            );
+            let ring = Arc::clone(&core_rings.market);
+            let stop = Arc::clone(&dex_stop);
+            Some(
+                std::thread::Builder::new()
+                    .name("crossbar-dex".into())
+                    .spawn(move || feed.run(&ring, &stop))
+                    .context("starting the DEX feed thread")?,
+            )
+        }
+    };
+
     let started = Instant::now();
     let journal_stop = Arc::new(AtomicBool::new(false));
     let mut journal_row = JournalRow::default();
@@ -194,7 +226,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 cfg.venues.iter().find(|v| registry.venue_id(&v.name) == Some(i.venue)).map(|v| v.protocol.sync_rule())
             })
             .collect();
-        let mut core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone()).with_depth_books(&rules, 1_000);
+        let pools = cfg.dex.as_ref().map(|d| d.specs(&registry)).unwrap_or_default();
+        let mut core = Core::new(Arc::clone(&registry), strategies, cfg.risk.clone())
+            .with_depth_books(&rules, 1_000)
+            .with_pools(&pools);
         if let Some((oms, portfolio, ring)) = journal_state {
             core = core.with_state(oms, portfolio).with_journal(ring);
         }
@@ -248,10 +283,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!();
+    dex_stop.store(true, Ordering::Relaxed);
     control.stop.store(true, Ordering::Relaxed);
     let core = core_handle.join().map_err(|_| anyhow::anyhow!("core thread panicked"))?;
     io_stop.store(true, Ordering::Relaxed);
     let io_report = io_handle.join().map_err(|_| anyhow::anyhow!("I/O thread panicked"))?;
+    // Before the simulator goes: its endpoint closing would count as a disconnect.
+    let dex_counters = match dex_handle {
+        Some(h) => Some(h.join().map_err(|_| anyhow::anyhow!("DEX feed thread panicked"))?),
+        None => None,
+    };
     journal_stop.store(true, Ordering::Release);
     let journal_result = match journal_handle {
         Some(h) => h.join().map_err(|_| anyhow::anyhow!("journal thread panicked"))?,
@@ -271,6 +312,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut report = Report::build(&core, &io_report, duration_s, origin);
     report.journal = journal_row;
+    report.add_dex(&core, dex_counters);
     let mut out = std::io::stdout().lock();
     out.write_all(report.render().as_bytes())?;
     if let Some(path) = &args.report_json {
@@ -285,7 +327,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 /// `crossbar sim`.
 pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let (cfg, _origin) = Config::load(args.config.as_deref())?;
-    let registry = cfg.registry().map_err(ConfigError)?;
+    // The venues' instruments: the [dex] pools live on the simulator's Ethereum endpoint.
+    let registry = cfg.venue_registry().map_err(ConfigError)?;
     let term = termination_flag()?;
     let sim = start_simulator(&cfg, &registry, args.listen)?;
     println!("crossbar simulator listening on {}", sim.addr());

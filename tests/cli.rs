@@ -87,6 +87,32 @@ fn demo_run_writes_the_report_contract() {
 }
 
 #[test]
+fn demo_run_hedges_inside_the_band_and_reports_delta_greeks_and_pools() {
+    let json = temp_path("report-delta.json");
+    let out = crossbar().args(["run", "--duration", "5", "--report-json"]).arg(&json).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let dec = |v: &serde_json::Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let d = &r["delta"]["ETH"];
+    assert!(d["hedges"].as_u64().unwrap() > 0, "{r}");
+    assert!(dec(&d["max_abs_after_hedge"]) <= dec(&d["band"]), "{d}");
+    dec(&d["net"]);
+    for k in ["delta", "gamma", "theta", "vega"] {
+        dec(&r["greeks"]["ETH"][k]);
+    }
+    assert!(dec(&r["greeks"]["ETH"]["gamma"]) < rust_decimal::Decimal::ZERO, "short calls and an LP are short gamma");
+    assert!(r["strategies"]["hedger-eth"]["orders"].as_u64().unwrap() > 0);
+    let dex = &r["dex"];
+    assert!(dex["feed"]["pool_states"].as_u64().unwrap() >= 2, "{dex}");
+    assert!(dex["feed"]["pending_swaps"].as_u64().unwrap() > 0, "{dex}");
+    assert_eq!(dex["feed"]["disconnects"], 0);
+    for pool in ["WETH-USDC", "WBTC-USDC"] {
+        dec(&dex["pools"][pool]["price"]);
+        dec(&dex["pools"][pool]["pending_price"]);
+    }
+}
+
+#[test]
 fn sigint_mid_run_prints_the_report_and_exits_0() {
     let json = temp_path("sigint.json");
     let mut child = crossbar()

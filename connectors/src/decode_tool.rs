@@ -194,7 +194,8 @@ impl Printer {
             MarketBody::Book(_) => "book_delta",
             MarketBody::Trade(_) => "trade",
             MarketBody::Funding(_) => "funding",
-            MarketBody::Status(_) => return None,
+            // CEX decoders never produce pool events; they come from the DEX feed.
+            MarketBody::Status(_) | MarketBody::PoolState(_) | MarketBody::PendingSwap(_) => return None,
         };
         if let MarketBody::Book(chunk) = ev.body {
             if chunk.first {
@@ -241,7 +242,7 @@ impl Printer {
                 o.decimal("rate", f.rate.0, RATE_SCALE);
                 o.id("next_funding_ms", f.next_funding_ms);
             }
-            MarketBody::Status(_) => {}
+            MarketBody::Status(_) | MarketBody::PoolState(_) | MarketBody::PendingSwap(_) => {}
         }
         o.id("exch_ts_ms", ev.exch_ts_ms);
         o.finish();

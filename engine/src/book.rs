@@ -129,7 +129,7 @@ impl Books {
                 b.whole = b.feed_up && b.depth_whole;
                 None
             }
-            MarketBody::Book(_) | MarketBody::Trade(_) => None,
+            MarketBody::Book(_) | MarketBody::Trade(_) | MarketBody::PoolState(_) | MarketBody::PendingSwap(_) => None,
         }
     }
 }

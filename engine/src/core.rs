@@ -16,6 +16,7 @@ use crate::journal::Record;
 use crate::latency::{LatencyRecorder, Stage};
 use crate::oms::{Applied, Oms};
 use crate::orderbook::{BookSync, SyncOutcome, SyncRule};
+use crate::pool::{PoolSpec, Pools};
 use crate::portfolio::Portfolio;
 use crate::ring::{IdlePolicy, Idler, Ring};
 use crate::risk::{Risk, RiskConfig, RiskInputs};
@@ -61,6 +62,7 @@ pub struct Core<S: Strategy> {
     per_strategy: Vec<StrategyCounters>,
     depth: DepthBooks,
     halted: bool,
+    pools: Pools,
     journal: Option<Arc<Ring<Record>>>,
 }
 
@@ -161,6 +163,7 @@ impl<S: Strategy> Core<S> {
             latency: LatencyRecorder::new(),
             counters: CoreCounters::default(),
             halted: false,
+            pools: Pools::new(n),
             journal: None,
         }
     }
@@ -200,6 +203,15 @@ impl<S: Strategy> Core<S> {
         self
     }
 
+    /// Declares AMM pool instruments and their token decimals; their pool states and pending
+    /// swaps are then kept for strategies ([`Ctx::pool`]).
+    pub fn with_pools(mut self, pools: &[(InstrumentId, PoolSpec)]) -> Self {
+        for (id, spec) in pools {
+            self.pools.configure(*id, *spec);
+        }
+        self
+    }
+
     /// Processes one market event dequeued at `dequeued_ns`; `now_ns` is the injected clock.
     /// Order commands go to `out` in decision order.
     #[inline]
@@ -214,6 +226,7 @@ impl<S: Strategy> Core<S> {
             self.counters.funding_settlements += 1;
         }
         self.depth.on_event(ev, &self.registry, &mut self.books, out);
+        self.pools.apply(ev);
         self.each_strategy(now_ns, |s, ctx| s.on_market(ev, ctx));
         let decision_ns = crate::clock::now_ns();
         self.latency.record(Stage::DequeuedToDecision, dequeued_ns, decision_ns);
@@ -271,6 +284,7 @@ impl<S: Strategy> Core<S> {
 
     fn ctx(&mut self, now_ns: u64, id: StrategyId) -> Ctx<'_> {
         Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, id, &mut self.intents)
+            .with_pools(&self.pools)
     }
 
     /// Engages the kill switch: cancels every open order and halts new risk; from now on only
@@ -385,6 +399,11 @@ impl<S: Strategy> Core<S> {
     /// Orders and fills per strategy, by strategy id.
     pub fn strategy_counters(&self) -> &[StrategyCounters] {
         &self.per_strategy
+    }
+
+    /// AMM pool states (confirmed and pending-adjusted reserves).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// True once halted.

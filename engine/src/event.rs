@@ -262,6 +262,63 @@ pub enum MarketBody {
     Funding(Funding),
     /// Feed or book health.
     Status(FeedStatus),
+    /// An AMM pool's reserves as of a new block; the pool's pending state restarts from them.
+    PoolState(PoolState),
+    /// A pending swap on an AMM pool, with the pool's pending-adjusted reserves after it.
+    PendingSwap(PendingSwap),
+}
+
+/// An unsigned 128-bit amount as two `u64` words `[low, high]`: a `u128` field would raise the
+/// event's alignment to 16 and its size past the ring's slot, two words keep it at 8.
+/// Uniswap V2 reserves are `uint112`, so they always fit; larger calldata amounts saturate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Amount128(pub [u64; 2]);
+
+impl Amount128 {
+    /// The amount `v`.
+    pub const fn new(v: u128) -> Self {
+        Self([v as u64, (v >> 64) as u64])
+    }
+
+    /// The amount as a `u128`.
+    pub const fn get(self) -> u128 {
+        (self.0[0] as u128) | ((self.0[1] as u128) << 64)
+    }
+}
+
+/// Both reserves of a two-token pool, oriented by the instrument (base, quote), in base units
+/// of each token (wei, satoshi, …): exact integers, as the pool contract holds them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolReserves {
+    /// Reserve of the instrument's base token.
+    pub base: Amount128,
+    /// Reserve of the instrument's quote token.
+    pub quote: Amount128,
+}
+
+/// A pool at a block: its confirmed reserves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolState {
+    /// Reserves after the block.
+    pub reserves: PoolReserves,
+    /// The block number.
+    pub block: u64,
+}
+
+/// One pending swap on a pool, as the mempool showed it, priced against the pending state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingSwap {
+    /// The pool's reserves once this swap and every pending swap seen before it apply
+    /// (unchanged from before when the swap would revert).
+    pub reserves: PoolReserves,
+    /// Amount paid into the pool (base units of the token sold). The amount out is the
+    /// fall of the other reserve from the previous pending state (kept by
+    /// [`crate::pool::Pools`]): leaving it out keeps the event within its 128 bytes.
+    pub amount_in: Amount128,
+    /// True when the swap sells the base token into the pool (pushes the price down).
+    pub sells_base: bool,
+    /// True when it would revert (its limit, deadline or the pool's liquidity).
+    pub would_revert: bool,
 }
 
 /// One normalized market-data event, as it travels from an I/O thread to the core.

@@ -40,6 +40,9 @@ pub enum InstrumentKind {
     Perpetual,
     /// European option on the base asset.
     Option,
+    /// An AMM liquidity pool of base against quote (Uniswap V2); watched, not traded through a
+    /// gateway. Configured under `[dex]`, its market events are pool states and pending swaps.
+    Pool,
 }
 
 /// Static description of one tradable instrument on one venue, as configured.

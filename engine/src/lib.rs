@@ -18,6 +18,7 @@ pub mod latency;
 pub mod oms;
 pub mod orderbook;
 pub mod paper;
+pub mod pool;
 pub mod portfolio;
 pub mod ring;
 pub mod risk;

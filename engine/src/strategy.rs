@@ -9,6 +9,7 @@ use crate::book::Books;
 use crate::event::{MarketEvent, OrderEvent, Side, TimeInForce};
 use crate::fixed::{Px, Qty};
 use crate::instrument::{InstrumentId, Registry};
+use crate::pool::{PoolView, Pools};
 use crate::portfolio::Portfolio;
 use crate::risk::Refusal;
 
@@ -83,6 +84,9 @@ impl Intents {
     }
 }
 
+/// What a context without a DEX side reads.
+static NO_POOLS: Pools = Pools::EMPTY;
+
 /// What a strategy may read and do during one callback.
 pub struct Ctx<'a> {
     /// Current time on the injected clock (ns).
@@ -97,6 +101,7 @@ pub struct Ctx<'a> {
     pub halted: bool,
     strategy: StrategyId,
     intents: &'a mut Intents,
+    pools: &'a Pools,
 }
 
 impl<'a> Ctx<'a> {
@@ -110,7 +115,29 @@ impl<'a> Ctx<'a> {
         strategy: StrategyId,
         intents: &'a mut Intents,
     ) -> Self {
-        Self { now_ns, registry, books, portfolio, halted, strategy, intents }
+        Self { now_ns, registry, books, portfolio, halted, strategy, intents, pools: &NO_POOLS }
+    }
+
+    /// The same context reading AMM pool state from `pools` (the core passes its own; without
+    /// this call a context sees no pools).
+    pub fn with_pools(mut self, pools: &'a Pools) -> Self {
+        self.pools = pools;
+        self
+    }
+
+    /// AMM pool `id`: confirmed and pending-adjusted reserves; `None` before its first state.
+    pub fn pool(&self, id: InstrumentId) -> Option<&PoolView> {
+        self.pools.get(id)
+    }
+
+    /// Quote per whole base of pool `id` at the last block.
+    pub fn pool_price(&self, id: InstrumentId) -> Option<rust_decimal::Decimal> {
+        self.pools.get(id)?.confirmed_price()
+    }
+
+    /// Quote per whole base of pool `id` after the pending swaps seen since the last block.
+    pub fn pending_pool_price(&self, id: InstrumentId) -> Option<rust_decimal::Decimal> {
+        self.pools.get(id)?.pending_price()
     }
 
     /// The id of the strategy being called.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod basis;
+pub mod hedger;
 pub mod models;
 
 use crossbar_engine::event::{MarketEvent, OrderEvent};
@@ -16,6 +17,7 @@ use crossbar_engine::strategy::{Ctx, Intent, Strategy};
 use serde::Deserialize;
 
 pub use basis::{BasisConfig, BasisStrategy};
+pub use hedger::{HedgerConfig, HedgerStrategy};
 
 /// Why a strategy could not be built from config.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum StrategyError {
 pub enum StrategyConfig {
     /// Spot/perpetual basis (cash and carry).
     Basis(BasisConfig),
+    /// Delta-neutral hedger of options, LP positions and spot/perp positions.
+    Hedger(HedgerConfig),
 }
 
 /// Every strategy crossbar ships, as one enum for static dispatch.
@@ -53,6 +57,8 @@ pub enum StrategyConfig {
 pub enum AnyStrategy {
     /// See [`BasisStrategy`].
     Basis(BasisStrategy),
+    /// See [`HedgerStrategy`].
+    Hedger(HedgerStrategy),
 }
 
 /// Builds the configured strategies against this run's instruments.
@@ -64,6 +70,7 @@ pub fn build(configs: &[StrategyConfig], registry: &Registry) -> Result<Vec<AnyS
         .iter()
         .map(|c| match c {
             StrategyConfig::Basis(b) => BasisStrategy::new(b, registry).map(AnyStrategy::Basis),
+            StrategyConfig::Hedger(h) => HedgerStrategy::new(h, registry).map(AnyStrategy::Hedger),
         })
         .collect()
 }
@@ -72,6 +79,7 @@ impl Strategy for AnyStrategy {
     fn name(&self) -> &str {
         match self {
             Self::Basis(s) => s.name(),
+            Self::Hedger(s) => s.name(),
         }
     }
 
@@ -79,24 +87,28 @@ impl Strategy for AnyStrategy {
     fn on_market(&mut self, ev: &MarketEvent, ctx: &mut Ctx<'_>) {
         match self {
             Self::Basis(s) => s.on_market(ev, ctx),
+            Self::Hedger(s) => s.on_market(ev, ctx),
         }
     }
 
     fn on_order(&mut self, ev: &OrderEvent, tag: u32, ctx: &mut Ctx<'_>) {
         match self {
             Self::Basis(s) => s.on_order(ev, tag, ctx),
+            Self::Hedger(s) => s.on_order(ev, tag, ctx),
         }
     }
 
     fn on_refused(&mut self, intent: &Intent, reason: Refusal, ctx: &mut Ctx<'_>) {
         match self {
             Self::Basis(s) => s.on_refused(intent, reason, ctx),
+            Self::Hedger(s) => s.on_refused(intent, reason, ctx),
         }
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
         match self {
             Self::Basis(s) => s.on_timer(ctx),
+            Self::Hedger(s) => s.on_timer(ctx),
         }
     }
 }

@@ -10,11 +10,14 @@
 //! - [`tracker`]: the pending-swap tracker tying them together (decode, load reserves, predict).
 //! - [`watch`]: the mempool watcher: connection life cycle (reconnect, resubscribe, resync)
 //!   around the tracker.
+//! - [`feed`]: the DEX feed thread of `crossbar run`: pool states and pending swaps of the
+//!   configured pools as market events on the core's ring.
 //! - [`rpc`]: a small blocking JSON-RPC client over websocket (subscriptions, `eth_call`).
 //!
 //! Everything but [`rpc`], [`watch`] (and [`tracker`], through its reserve source) is pure: no I/O, no clock.
 
 pub mod abi;
+pub mod feed;
 pub mod output;
 pub mod router;
 pub mod rpc;

@@ -55,6 +55,7 @@ pub struct SwapTracker {
     input: Vec<u8>,
     legs: Vec<SwapCall>,
     last_head: Option<Head>,
+    watched: Vec<(Address, Address, Address)>,
     /// Transactions that produced no swap, by reason.
     pub skips: SkipCounts,
 }
@@ -70,8 +71,20 @@ impl SwapTracker {
             input: Vec::with_capacity(4096),
             legs: Vec::with_capacity(8),
             last_head: None,
+            watched: Vec::new(),
             skips: SkipCounts::default(),
         }
+    }
+
+    /// Loads the pair of tokens `a` and `b` on every resync (connect, head, reorg) even before
+    /// a swap touches it: a configured pool must have a state from the start. Returns its address.
+    pub fn watch_pair(&mut self, a: Address, b: Address) -> Address {
+        let pair = self.pools.pair_for(a, b);
+        let (t0, t1) = sort_tokens(a, b);
+        if !self.watched.iter().any(|w| w.0 == pair) {
+            self.watched.push((pair, t0, t1));
+        }
+        pair
     }
 
     /// The pending-state pool map.
@@ -157,8 +170,13 @@ impl SwapTracker {
     /// [`TrackError::Rpc`] when the source fails.
     pub fn resync(&mut self, src: &mut impl ReserveSource) -> Result<(), TrackError> {
         self.absent.clear();
-        let pairs: Vec<(Address, Address, Address)> =
+        let mut pairs: Vec<(Address, Address, Address)> =
             self.pools.iter().map(|(pair, st)| (*pair, st.token0, st.token1)).collect();
+        for w in &self.watched {
+            if self.pools.get(&w.0).is_none() {
+                pairs.push(*w);
+            }
+        }
         for (pair, t0, t1) in pairs {
             if let Some((r0, r1)) = src.reserves(pair)? {
                 self.pools.set_reserves(pair, t0, t1, r0, r1);

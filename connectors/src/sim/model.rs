@@ -273,6 +273,7 @@ impl Market {
                     (offset, Some(funding))
                 }
                 InstrumentKind::Option => return Err(bad("options are not simulated".into())),
+                InstrumentKind::Pool => return Err(bad("pools live on the Ethereum endpoint, not a venue".into())),
             };
             let lot_value = inst.lot.0 as f64 / qty_unit;
             let mut rng = SmallRng::seed_from_u64(mix(cfg.seed, 2, u64::from(inst.id.0)));
