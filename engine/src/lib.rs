@@ -20,5 +20,6 @@ pub mod paper;
 pub mod portfolio;
 pub mod ring;
 pub mod risk;
+pub mod router;
 pub mod runtime;
 pub mod strategy;
