@@ -71,7 +71,7 @@ pub fn basis_strategy(registry: &Registry) -> AnyStrategy {
         horizon_ms: 0,
         funding_interval_ms: 8 * 3_600_000,
         max_unhedged_ms: 500,
-        max_unhedged_qty: Decimal::ZERO,
+        max_unhedged_qty: "0".parse().unwrap(),
         exit_on_negative_funding: true,
     };
     AnyStrategy::Basis(crossbar_strategies::BasisStrategy::new(&cfg, registry).unwrap())
