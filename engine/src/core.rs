@@ -92,8 +92,11 @@ impl DepthBooks {
         self.syncs.get(id.index()).and_then(Option::as_ref)
     }
 
+    /// Feeds one market event to its instrument's sequencer and records whether the book is
+    /// whole in `books`; resync requests go to `out`. The core calls it for every event; public
+    /// so benches and tools can keep depth books without a core.
     #[inline]
-    fn on_event(
+    pub fn on_event(
         &mut self,
         ev: &MarketEvent,
         registry: &Registry,
