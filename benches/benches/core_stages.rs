@@ -170,8 +170,14 @@ fn route_and_risk(c: &mut Criterion) {
         urgency: Urgency::Normal,
         tag: 0,
     };
-    let inputs =
-        RiskInputs { registry: &registry, books: &books, portfolio: &portfolio, open_orders: 0, halted: false, now_ns: 2_000 };
+    let inputs = RiskInputs {
+        registry: &registry,
+        books: &books,
+        portfolio: &portfolio,
+        open_orders: 0,
+        halted: false,
+        now_ns: 2_000,
+    };
     let units = router.intent_units(&intent);
     let plan = router.plan_units(&intent, units, &books, &depth, 0, |_| true);
     assert_eq!(plan.len, 3, "the bench must split across all three venues: {plan:?}");

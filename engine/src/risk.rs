@@ -212,10 +212,8 @@ impl Risk {
     /// not called; the core calls it at construction so the hot path never allocates).
     pub fn prepare(&mut self, registry: &Registry) {
         let insts = registry.instruments();
-        self.underlying = insts
-            .iter()
-            .map(|i| insts.iter().position(|j| j.base == i.base).map_or(0, |p| p as u16))
-            .collect();
+        self.underlying =
+            insts.iter().map(|i| insts.iter().position(|j| j.base == i.base).map_or(0, |p| p as u16)).collect();
         self.buckets = vec![Bucket::default(); registry.venues().len()];
     }
 
@@ -237,7 +235,12 @@ impl Risk {
 
     /// True when the venue of `instrument` has a token for one more order now (the router
     /// skips venues that would be refused for rate). Takes nothing.
-    pub fn venue_has_token(&self, registry: &Registry, instrument: crate::instrument::InstrumentId, now_ns: u64) -> bool {
+    pub fn venue_has_token(
+        &self,
+        registry: &Registry,
+        instrument: crate::instrument::InstrumentId,
+        now_ns: u64,
+    ) -> bool {
         let v = registry.get(instrument).venue.index();
         self.buckets.get(v).is_none_or(|b| self.refilled(b, now_ns) >= TOKEN)
     }
@@ -291,7 +294,12 @@ impl Risk {
 
     /// Net delta of `instrument`'s underlying in base units: spot and perpetual positions times
     /// contract size (options are the hedger's business: their delta needs a model).
-    pub fn net_delta(&self, registry: &Registry, portfolio: &Portfolio, instrument: crate::instrument::InstrumentId) -> Decimal {
+    pub fn net_delta(
+        &self,
+        registry: &Registry,
+        portfolio: &Portfolio,
+        instrument: crate::instrument::InstrumentId,
+    ) -> Decimal {
         let Some(&u) = self.underlying.get(instrument.index()) else { return Decimal::ZERO };
         let mut d = Decimal::ZERO;
         for (inst, &ui) in registry.instruments().iter().zip(&self.underlying) {

@@ -506,7 +506,13 @@ impl Router {
 
     /// A child order ended (filled, expired, cancelled or rejected) with `unfilled` quantity in
     /// its own mantissa. Returns true when `client_id` was a router child.
-    pub fn child_ended(&mut self, client_id: ClientOrderId, unfilled: Qty, rejected: bool, out: &mut RouteRequests) -> bool {
+    pub fn child_ended(
+        &mut self,
+        client_id: ClientOrderId,
+        unfilled: Qty,
+        rejected: bool,
+        out: &mut RouteRequests,
+    ) -> bool {
         let Some(i) = self.children.iter().position(|c| c.client_id == client_id) else { return false };
         let c = self.children.swap_remove(i);
         if let Some(p) = self.parents.get_mut(usize::from(c.parent)) {

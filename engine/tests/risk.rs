@@ -109,7 +109,8 @@ fn every_refusal_reason_at_its_limit() {
     let mut long = Portfolio::new(3, 1);
     long.apply_fill(&reg, StrategyId(0), SPOT, Side::Buy, &fill(4_000));
     long.apply_fill(&reg, StrategyId(0), PERP, Side::Buy, &fill(3_000));
-    let base = RiskInputs { registry: &reg, books: &books, portfolio: &flat, open_orders: 0, halted: false, now_ns: 2_000 };
+    let base =
+        RiskInputs { registry: &reg, books: &books, portfolio: &flat, open_orders: 0, halted: false, now_ns: 2_000 };
     let on_long = RiskInputs { portfolio: &long, ..base };
     let one = buy(SPOT, 1_000, 10_001);
 
@@ -118,20 +119,50 @@ fn every_refusal_reason_at_its_limit() {
         (Refusal::InvalidOrder, buy(SPOT, 0, 10_001), base, one, base),
         // A zero price is invalid.
         (Refusal::InvalidOrder, buy(SPOT, 1_000, 0), base, one, base),
-        (Refusal::NotReducing, Intent { reduce_only: true, ..one }, base, Intent { side: Side::Sell, reduce_only: true, ..one }, on_long),
-        (Refusal::Halted, one, RiskInputs { halted: true, ..base }, Intent { side: Side::Sell, ..one }, RiskInputs { halted: true, ..on_long }),
+        (
+            Refusal::NotReducing,
+            Intent { reduce_only: true, ..one },
+            base,
+            Intent { side: Side::Sell, reduce_only: true, ..one },
+            on_long,
+        ),
+        (
+            Refusal::Halted,
+            one,
+            RiskInputs { halted: true, ..base },
+            Intent { side: Side::Sell, ..one },
+            RiskInputs { halted: true, ..on_long },
+        ),
         (Refusal::BookNotTradable, buy(ETH, 1_000, 10_001), base, one, base),
         // Stale: more than 1000 ms after the last quote at 1000 ns; exactly 1000 ms is fresh.
-        (Refusal::StaleData, one, RiskInputs { now_ns: 1_000_001_001, ..base }, one, RiskInputs { now_ns: 1_000_001_000, ..base }),
+        (
+            Refusal::StaleData,
+            one,
+            RiskInputs { now_ns: 1_000_001_001, ..base },
+            one,
+            RiskInputs { now_ns: 1_000_001_000, ..base },
+        ),
         (Refusal::OpenOrders, one, RiskInputs { open_orders: 2, ..base }, one, RiskInputs { open_orders: 1, ..base }),
         // 6.001 BTC > 6; 6.000 would breach the notional instead, so the neighbour is 4.999.
         (Refusal::OrderQty, buy(SPOT, 6_001, 10_001), base, buy(SPOT, 4_999, 10_001), base),
         // 5.000 × 1000.1 = 5000.5 > 5000; 4.999 × 1000.1 = 4999.4999.
         (Refusal::OrderNotional, buy(SPOT, 5_000, 10_001), base, buy(SPOT, 4_999, 10_001), base),
         // Long 4: buying 4 more at 1000.1 is 8 × 1000.1 = 8000.8 > 8000 (checked before delta).
-        (Refusal::PositionLimit, buy(SPOT, 4_000, 10_001), on_long, Intent { side: Side::Sell, ..buy(SPOT, 4_000, 10_001) }, on_long),
+        (
+            Refusal::PositionLimit,
+            buy(SPOT, 4_000, 10_001),
+            on_long,
+            Intent { side: Side::Sell, ..buy(SPOT, 4_000, 10_001) },
+            on_long,
+        ),
         // Net delta 7 (4 spot + 3 perp): one more perp lot makes 7.001 > 7; selling spot passes.
-        (Refusal::NetDelta, buy(PERP, 1, 10_001), on_long, Intent { side: Side::Sell, ..buy(PERP, 1, 10_001) }, on_long),
+        (
+            Refusal::NetDelta,
+            buy(PERP, 1, 10_001),
+            on_long,
+            Intent { side: Side::Sell, ..buy(PERP, 1, 10_001) },
+            on_long,
+        ),
         // Mid 1000.0 (floor of 1000.05 at the tick); collar 50 bps = 5.0: 1005.1 is past it, 1005.0 is not.
         (Refusal::PriceCollar, buy(SPOT, 1_000, 10_051), base, buy(SPOT, 1_000, 10_050), base),
     ];

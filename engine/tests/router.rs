@@ -129,7 +129,8 @@ fn new_orders(cmds: &[OrderCommand]) -> Vec<NewOrder> {
 }
 
 fn event(core: &mut Core<RouteOnTrade>, o: &NewOrder, kind: OrderEventKind, t: u64) -> Vec<NewOrder> {
-    let ev = OrderEvent { client_id: o.client_id, instrument: o.instrument, side: o.side, exch_ts_ms: 0, recv_ns: t, kind };
+    let ev =
+        OrderEvent { client_id: o.client_id, instrument: o.instrument, side: o.side, exch_ts_ms: 0, recv_ns: t, kind };
     let mut out = Vec::new();
     core.on_order(&ev, t, &mut |c| out.push(c));
     new_orders(&out)
@@ -173,7 +174,10 @@ fn splits_across_three_venues_by_effective_price_and_reroutes_the_rest() {
             (C, Side::Buy, Qty(300), Px(9_998), TimeInForce::Ioc),
         ]
     );
-    assert_eq!(kids.iter().map(|o| o.client_id).collect::<Vec<_>>(), [ClientOrderId(1), ClientOrderId(2), ClientOrderId(3)]);
+    assert_eq!(
+        kids.iter().map(|o| o.client_id).collect::<Vec<_>>(),
+        [ClientOrderId(1), ClientOrderId(2), ClientOrderId(3)]
+    );
     assert_eq!(c.router().counters().children, 3);
 
     // a fills; b fills 0.4 and its rest expires; c rejects. The books move: a's first level is

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    BookUpdateKind, Fill, Funding, Level, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent,
-    OrderEventKind, Quote, SeqIds, Side,
+    BookUpdateKind, Fill, Funding, Level, MarketBody, MarketEvent, NewOrder, OrderCommand, OrderEvent, OrderEventKind,
+    Quote, SeqIds, Side,
 };
 use crossbar_engine::fixed::{Px, Qty, Rate};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
@@ -97,13 +97,27 @@ fn ev(id: InstrumentId, seq: u64, exch_ms: u64, t: u64, body: MarketBody) -> Mar
     }
 }
 
-fn quote(c: &mut Core<AnyStrategy>, id: InstrumentId, seq: u64, bid: (i64, i64), ask: (i64, i64), t: u64) -> Vec<NewOrder> {
+fn quote(
+    c: &mut Core<AnyStrategy>,
+    id: InstrumentId,
+    seq: u64,
+    bid: (i64, i64),
+    ask: (i64, i64),
+    t: u64,
+) -> Vec<NewOrder> {
     let q = Quote { bid_px: Px(bid.0), bid_qty: Qty(bid.1), ask_px: Px(ask.0), ask_qty: Qty(ask.1) };
     run(c, ev(id, seq, 0, t, MarketBody::Quote(q)))
 }
 
 /// A snapshot of the book (bids and asks best first), then its top as a quote.
-fn snapshot(c: &mut Core<AnyStrategy>, id: InstrumentId, seq: u64, bids: &[(i64, i64)], asks: &[(i64, i64)], t: u64) -> Vec<NewOrder> {
+fn snapshot(
+    c: &mut Core<AnyStrategy>,
+    id: InstrumentId,
+    seq: u64,
+    bids: &[(i64, i64)],
+    asks: &[(i64, i64)],
+    t: u64,
+) -> Vec<NewOrder> {
     let mut levels: Vec<(Side, Level)> =
         bids.iter().map(|&(px, q)| (Side::Buy, Level { px: Px(px), qty: Qty(q) })).collect();
     levels.extend(asks.iter().map(|&(px, q)| (Side::Sell, Level { px: Px(px), qty: Qty(q) })));
@@ -122,7 +136,8 @@ fn funding(c: &mut Core<AnyStrategy>, exch_ms: u64, next_ms: u64, rate: i64, mar
 }
 
 fn answer(c: &mut Core<AnyStrategy>, o: &NewOrder, kind: OrderEventKind, t: u64) -> Vec<NewOrder> {
-    let e = OrderEvent { client_id: o.client_id, instrument: o.instrument, side: o.side, exch_ts_ms: 0, recv_ns: t, kind };
+    let e =
+        OrderEvent { client_id: o.client_id, instrument: o.instrument, side: o.side, exch_ts_ms: 0, recv_ns: t, kind };
     let mut out = Vec::new();
     c.on_order(&e, t, &mut |cmd| out.push(cmd));
     orders(&out)
@@ -150,7 +165,9 @@ fn entry_edge_walks_the_depth_adds_funding_and_is_decided_at_its_threshold() {
     let mut c = core(10 * HOUR_MS, true);
     let t0 = 1_700_000_000_000;
     assert!(funding(&mut c, t0, t0 + HOUR_MS, ONE_BP, mark(50_040), 1_000).is_empty());
-    assert!(snapshot(&mut c, SPOT, 1, &[(4_999_800, 1_000)], &[(4_999_900, 500), (5_000_100, 1_000)], 2_000).is_empty());
+    assert!(
+        snapshot(&mut c, SPOT, 1, &[(4_999_800, 1_000)], &[(4_999_900, 500), (5_000_100, 1_000)], 2_000).is_empty()
+    );
     // P2 = 50039.8: average 50039.95, basis 7.99 bps, net 1.99 bps: no entry, although the touch
     // basis (50040.1 over 49999.00) is 8.22 bps.
     let none = snapshot(&mut c, PERP, 1, &[(500_401, 5), (500_398, 10)], &[(500_402, 10)], 3_000);
