@@ -10,6 +10,7 @@ use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::Side;
 use crossbar_engine::latency::{LatencyRecorder, Stage, StageSummary};
+use crossbar_engine::oms::OrderState;
 use crossbar_engine::strategy::{Strategy, StrategyId};
 use crossbar_strategies::AnyStrategy;
 use rust_decimal::Decimal;
@@ -38,6 +39,8 @@ pub struct Report {
     pub delta: BTreeMap<String, DeltaRow>,
     /// Portfolio greeks per hedged underlying.
     pub greeks: BTreeMap<String, GreeksRow>,
+    /// Smart order router.
+    pub router: RouterRow,
     /// Depth books: `venue:symbol` → sequencing health.
     pub books: BTreeMap<String, BookRow>,
     /// I/O thread counters (bad input, reconnects, conflation).
@@ -154,6 +157,13 @@ pub struct Orders {
     pub risk_refused: u64,
     /// Duplicate order events ignored.
     pub duplicates: u64,
+    /// Order state → times an order entered it (new, sent, acked, partially_filled, filled,
+    /// cancel_pending, cancelled, rejected, expired).
+    pub transitions: BTreeMap<&'static str, u64>,
+    /// Fills that arrived before their order's ack.
+    pub fill_before_ack: u64,
+    /// Order events for orders this engine never sent.
+    pub unknown: u64,
 }
 
 /// One position.
@@ -214,6 +224,25 @@ pub struct RiskRow {
     pub refusals: BTreeMap<&'static str, u64>,
     /// True when the kill switch was engaged during the run.
     pub kill_switch: bool,
+    /// True when the drawdown circuit breaker tripped.
+    pub circuit_breaker: bool,
+    /// Drawdown of total PnL from its peak at the last check, quote currency.
+    pub drawdown: String,
+}
+
+/// `router` section.
+#[derive(Debug, Serialize)]
+pub struct RouterRow {
+    /// Intents routed.
+    pub intents: u64,
+    /// IOC child orders sent.
+    pub children: u64,
+    /// Unfilled rests routed again.
+    pub reroutes: u64,
+    /// Venues skipped while planning (book not whole, stale, rate-limited).
+    pub venues_skipped: u64,
+    /// Intents that ended with quantity unfilled.
+    pub unfilled: u64,
 }
 
 /// Per-strategy figures.
@@ -237,6 +266,8 @@ pub struct StrategyRow {
     pub exits: u64,
     /// Residual repairs.
     pub repairs: u64,
+    /// Longest time quantity stayed unhedged, ns.
+    pub max_unhedged_ns: u64,
 }
 
 /// `io` section.
@@ -293,9 +324,9 @@ impl Report {
             .zip(core.strategy_counters())
             .enumerate()
             .map(|(i, (s, counters))| {
-                let (entries, exits, repairs) = match s {
-                    AnyStrategy::Basis(b) => (b.entries, b.exits, b.repairs),
-                    AnyStrategy::Hedger(h) => (h.hedges, 0, 0),
+                let (entries, exits, repairs, max_unhedged_ns) = match s {
+                    AnyStrategy::Basis(b) => (b.entries, b.exits, b.repairs, b.max_unhedged_seen_ns),
+                    AnyStrategy::Hedger(h) => (h.hedges, 0, 0, 0),
                 };
                 let pnl = core.portfolio().strategy_totals(StrategyId(i as u16), registry, core.books());
                 let row = StrategyRow {
@@ -308,6 +339,7 @@ impl Report {
                     entries,
                     exits,
                     repairs,
+                    max_unhedged_ns,
                 };
                 (s.name().to_owned(), row)
             })
@@ -355,6 +387,16 @@ impl Report {
         let risk = RiskRow {
             refusals: core.risk().refusals().map(|(r, n)| (r.name(), n)).collect(),
             kill_switch: core.halted(),
+            circuit_breaker: core.risk().breaker_tripped(),
+            drawdown: money(core.risk().drawdown()),
+        };
+        let rc = core.router().counters();
+        let router = RouterRow {
+            intents: rc.intents,
+            children: rc.children,
+            reroutes: rc.reroutes,
+            venues_skipped: rc.venues_skipped,
+            unfilled: rc.unfilled,
         };
         let c = core.counters();
         let ioc = io.counters;
@@ -375,6 +417,9 @@ impl Report {
                 cancelled: oms.cancelled,
                 risk_refused: c.refused,
                 duplicates: oms.duplicates,
+                transitions: OrderState::ALL.iter().map(|st| (st.name(), oms.entered(*st))).collect(),
+                fill_before_ack: oms.fill_before_ack,
+                unknown: oms.unknown,
             },
             latency_ns: Stage::ALL.iter().map(|s| (s.name(), latency.summary(*s))).collect(),
             positions,
@@ -389,6 +434,7 @@ impl Report {
             risk,
             delta,
             greeks,
+            router,
             books,
             io: Io {
                 frames: ioc.frames,
@@ -496,9 +542,11 @@ impl Report {
             self.risk.refusals.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
         let _ = writeln!(
             s,
-            "risk     refusals: {}; kill switch {}",
+            "risk     refusals: {}; kill switch {}; drawdown breaker {} (drawdown {})",
             if refused.is_empty() { "none".to_owned() } else { refused.join(", ") },
-            if self.risk.kill_switch { "ENGAGED" } else { "off" }
+            if self.risk.kill_switch { "ENGAGED" } else { "off" },
+            if self.risk.circuit_breaker { "TRIPPED" } else { "off" },
+            self.risk.drawdown
         );
         for (u, d) in &self.delta {
             let g = &self.greeks[u];
@@ -506,6 +554,14 @@ impl Report {
                 s,
                 "delta    {u}: net {} band {} max |net| after hedge {} hedges {}; gamma {} theta {} vega {}",
                 d.net, d.band, d.max_abs_after_hedge, d.hedges, g.gamma, g.theta, g.vega
+            );
+        }
+        let r = &self.router;
+        if r.intents > 0 {
+            let _ = writeln!(
+                s,
+                "router   intents {}, children {}, reroutes {}, venues skipped {}, unfilled {}",
+                r.intents, r.children, r.reroutes, r.venues_skipped, r.unfilled
             );
         }
         for (name, b) in &self.books {

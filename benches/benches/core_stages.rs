@@ -1,6 +1,7 @@
 //! The core's stages one at a time, on the fixture's BTCUSDT spot/perp books: the basis
-//! strategy's decision, the pre-trade risk check of one intent, and the paper gateway taking an
-//! order and filling it.
+//! strategy's decision, the pre-trade risk check of one intent, the smart order router's plan
+//! across three venues plus the risk check of each child, and the paper gateway taking an order
+//! and filling it.
 //!
 //! `cargo bench -p crossbar-benches --bench core_stages`.
 
@@ -94,6 +95,111 @@ fn risk_check(c: &mut Criterion) {
     c.bench_function("risk_check_pass", |b| b.iter(|| black_box(risk.check(black_box(&intent), &inputs))));
 }
 
+/// Three BTCUSDT perpetual venues (taker 5, 2 and 10 bps), ten ask levels each, kept as depth
+/// books: plan a 1.5 BTC buy across them by effective price, then risk-check every child. The
+/// stage a routed strategy intent adds before the OMS.
+fn route_and_risk(c: &mut Criterion) {
+    use crossbar_engine::core::DepthBooks;
+    use crossbar_engine::event::{BookUpdateKind, Level, Quote, SeqIds};
+    use crossbar_engine::fixed::Px;
+    use crossbar_engine::instrument::{InstrumentConfig, InstrumentKind};
+    use crossbar_engine::orderbook::{SyncRule, for_each_chunk};
+    use crossbar_engine::router::{RouteIntent, Router, Urgency};
+
+    let perp = |venue: &str, fee: &str| InstrumentConfig {
+        venue: venue.into(),
+        symbol: "BTCUSDT".into(),
+        kind: InstrumentKind::Perpetual,
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        tick: "0.1".parse().unwrap(),
+        lot: "0.001".parse().unwrap(),
+        contract_size: "1".parse().unwrap(),
+        taker_fee: fee.parse().unwrap(),
+        maker_fee: "0".parse().unwrap(),
+    };
+    let registry = Registry::new(
+        &["a".into(), "b".into(), "c".into()],
+        &[perp("a", "0.0005"), perp("b", "0.0002"), perp("c", "0.0010")],
+    )
+    .unwrap();
+    let mut books = Books::new(3);
+    let mut depth = DepthBooks::new(&[Some(SyncRule::Bybit); 3], 50);
+    for inst in registry.instruments() {
+        // Asks offset so the fee-inclusive prices interleave (≈ 65013.0 at each venue's best).
+        let off = [-190, 0, -520][inst.id.index()];
+        let mut levels = vec![(Side::Buy, Level { px: Px(649_000), qty: Qty(1_000) })];
+        levels.extend((0..10).map(|i| (Side::Sell, Level { px: Px(650_000 + off + i * 2), qty: Qty(200) })));
+        for_each_chunk(BookUpdateKind::Snapshot, &levels, |chunk| {
+            let ev = MarketEvent {
+                instrument: inst.id,
+                exch_ts_ms: 0,
+                recv_ns: 1_000,
+                decoded_ns: 1_000,
+                seq: SeqIds { last: 1, ..SeqIds::default() },
+                body: MarketBody::Book(chunk),
+            };
+            depth.on_event(&ev, &registry, &mut books, &mut |_| {});
+        });
+        books.apply(&MarketEvent {
+            instrument: inst.id,
+            exch_ts_ms: 0,
+            recv_ns: 1_000,
+            decoded_ns: 1_000,
+            seq: SeqIds { last: 1, ..SeqIds::default() },
+            body: MarketBody::Quote(Quote {
+                bid_px: Px(649_000),
+                bid_qty: Qty(1_000),
+                ask_px: Px(650_000 + off),
+                ask_qty: Qty(200),
+            }),
+        });
+    }
+    let router = Router::new(&registry);
+    let portfolio = Portfolio::new(3, 1);
+    let mut risk = Risk::new(RiskConfig {
+        venue_orders_per_s: 1_000_000_000,
+        venue_order_burst: u32::MAX,
+        ..RiskConfig::default()
+    });
+    let intent = RouteIntent {
+        instrument: registry.instruments()[0].id,
+        side: Side::Buy,
+        qty: Qty(1_500),
+        limit_px: Px(651_000),
+        urgency: Urgency::Normal,
+        tag: 0,
+    };
+    let inputs = RiskInputs {
+        registry: &registry,
+        books: &books,
+        portfolio: &portfolio,
+        open_orders: 0,
+        halted: false,
+        now_ns: 2_000,
+    };
+    let units = router.intent_units(&intent);
+    let plan = router.plan_units(&intent, units, &books, &depth, 0, |_| true);
+    assert_eq!(plan.len, 3, "the bench must split across all three venues: {plan:?}");
+    c.bench_function("route_3_venues_plus_risk", |b| {
+        b.iter(|| {
+            let plan = router.plan_units(black_box(&intent), units, &books, &depth, 0, |_| true);
+            for child in plan.children() {
+                let i = Intent {
+                    instrument: child.instrument,
+                    side: intent.side,
+                    qty: child.qty,
+                    limit_px: child.limit_px,
+                    tif: TimeInForce::Ioc,
+                    reduce_only: false,
+                    tag: 0,
+                };
+                black_box(risk.check(&i, &inputs)).unwrap();
+            }
+        })
+    });
+}
+
 fn paper_gateway(c: &mut Criterion) {
     let registry = registry();
     let mut gw = PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: 0, max_resting: 64 });
@@ -134,6 +240,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = strategy_decision, risk_check, paper_gateway
+    targets = strategy_decision, risk_check, route_and_risk, paper_gateway
 }
 criterion_main!(benches);

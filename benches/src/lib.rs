@@ -68,6 +68,11 @@ pub fn basis_strategy(registry: &Registry) -> AnyStrategy {
         max_clips: 3,
         cooldown_ms: 0,
         hedge_slippage_bps: "5".parse().unwrap(),
+        horizon_ms: 0,
+        funding_interval_ms: 8 * 3_600_000,
+        max_unhedged_ms: 500,
+        max_unhedged_qty: "0".parse().unwrap(),
+        exit_on_negative_funding: true,
     };
     AnyStrategy::Basis(crossbar_strategies::BasisStrategy::new(&cfg, registry).unwrap())
 }

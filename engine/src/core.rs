@@ -20,7 +20,8 @@ use crate::pool::{PoolSpec, Pools};
 use crate::portfolio::Portfolio;
 use crate::ring::{IdlePolicy, Idler, Ring};
 use crate::risk::{Risk, RiskConfig, RiskInputs};
-use crate::strategy::{Ctx, Intents, Strategy, StrategyId};
+use crate::router::{RouteRequests, Router};
+use crate::strategy::{Ctx, Intent, Intents, Strategy, StrategyId};
 
 /// Most intents one event may produce.
 const INTENTS_PER_EVENT: usize = 64;
@@ -64,6 +65,8 @@ pub struct Core<S: Strategy> {
     halted: bool,
     pools: Pools,
     journal: Option<Arc<Ring<Record>>>,
+    router: Router,
+    route_requests: RouteRequests,
 }
 
 /// How long a requested resync may stay unanswered before it is requested again.
@@ -93,8 +96,11 @@ impl DepthBooks {
         self.syncs.get(id.index()).and_then(Option::as_ref)
     }
 
+    /// Feeds one market event to its instrument's sequencer and records whether the book is
+    /// whole in `books`; resync requests go to `out`. The core calls it for every event; public
+    /// so benches and tools can keep depth books without a core.
     #[inline]
-    fn on_event(
+    pub fn on_event(
         &mut self,
         ev: &MarketEvent,
         registry: &Registry,
@@ -149,6 +155,9 @@ impl<S: Strategy> Core<S> {
     /// A core for `registry` running `strategies` under `risk` limits.
     pub fn new(registry: Arc<Registry>, strategies: Vec<S>, risk: RiskConfig) -> Self {
         let n = registry.len();
+        let mut risk = Risk::new(risk);
+        risk.prepare(&registry);
+        let router = Router::new(&registry);
         Self {
             registry,
             books: Books::new(n),
@@ -156,7 +165,9 @@ impl<S: Strategy> Core<S> {
             portfolio: Portfolio::new(n, strategies.len()),
             per_strategy: vec![StrategyCounters::default(); strategies.len()],
             depth: DepthBooks::default(),
-            risk: Risk::new(risk),
+            risk,
+            router,
+            route_requests: RouteRequests::default(),
             strategies,
             intents: Intents::with_capacity(INTENTS_PER_EVENT),
             routing: Intents::with_capacity(INTENTS_PER_EVENT),
@@ -238,8 +249,14 @@ impl<S: Strategy> Core<S> {
     pub fn on_order(&mut self, ev: &OrderEvent, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
         self.counters.order_events += 1;
         self.journal(Record::Event(*ev));
+        let was_open = self.oms.get(ev.client_id).is_some_and(|o| !o.state.is_final());
         let applied = self.oms.apply(ev.client_id, &ev.kind);
         let Some(order) = self.oms.get(ev.client_id).copied() else { return };
+        if was_open && order.state.is_final() {
+            let unfilled = crate::fixed::Qty(order.order.qty.0 - order.filled.0);
+            let rejected = order.state == crate::oms::OrderState::Rejected;
+            self.router.child_ended(ev.client_id, unfilled, rejected, &mut self.route_requests);
+        }
         if let Applied::Fill(fill) = applied {
             if let Some(c) = self.per_strategy.get_mut(usize::from(order.strategy.0)) {
                 c.fills += 1;
@@ -256,6 +273,8 @@ impl<S: Strategy> Core<S> {
 
     /// Periodic work: strategy timers and OMS housekeeping.
     pub fn on_timer(&mut self, now_ns: u64, out: &mut impl FnMut(OrderCommand)) {
+        let pnl = self.portfolio.totals(&self.registry, &self.books).net();
+        self.risk.on_pnl(pnl);
         self.each_strategy(now_ns, |s, ctx| s.on_timer(ctx));
         let t = crate::clock::now_ns();
         self.route_intents(now_ns, OrderStamps { tick_recv_ns: t, decision_ns: t, risk_passed_ns: 0 }, out);
@@ -285,70 +304,142 @@ impl<S: Strategy> Core<S> {
     fn ctx(&mut self, now_ns: u64, id: StrategyId) -> Ctx<'_> {
         Ctx::new(now_ns, &self.registry, &self.books, &self.portfolio, self.halted, id, &mut self.intents)
             .with_pools(&self.pools)
+            .with_routes(&mut self.route_requests)
+            .with_depth(&self.depth)
     }
 
     /// Engages the kill switch: cancels every open order and halts new risk; from now on only
     /// orders that reduce a position pass risk.
     pub fn kill(&mut self, out: &mut impl FnMut(OrderCommand)) {
         self.halted = true;
-        for o in self.oms.open_orders() {
-            let (client_id, instrument, venue) = (o.order.client_id, o.order.instrument, o.order.venue);
-            if let Some(j) = &self.journal {
-                j.push_lossless(Record::Cancel { client_id, instrument, venue });
+        let journal = self.journal.as_deref();
+        let mut cancel = |oms: &mut Oms| {
+            let next = oms
+                .open_orders()
+                .find(|o| o.state != crate::oms::OrderState::CancelPending)
+                .map(|o| (o.order.client_id, o.order.instrument, o.order.venue));
+            if let Some((client_id, instrument, venue)) = next {
+                oms.on_cancel_sent(client_id);
+                if let Some(j) = journal {
+                    j.push_lossless(Record::Cancel { client_id, instrument, venue });
+                }
+                out(OrderCommand::Cancel { client_id, instrument, venue });
+                true
+            } else {
+                false
             }
-            out(OrderCommand::Cancel { client_id, instrument, venue });
-        }
-        self.oms.on_cancel_all_sent();
+        };
+        while cancel(&mut self.oms) {}
     }
 
-    /// Turns buffered intents into orders through risk and the OMS. A refused intent is told to
-    /// its strategy (which may submit again: those are routed too, a bounded number of rounds).
+    /// Turns buffered intents and route requests into orders through risk and the OMS. A
+    /// refused intent is told to its strategy (which may submit again: those are routed too, a
+    /// bounded number of rounds).
     fn route_intents(&mut self, now_ns: u64, stamps: OrderStamps, out: &mut impl FnMut(OrderCommand)) {
         for _round in 0..MAX_ROUTING_ROUNDS {
-            if self.intents.is_empty() {
+            if self.intents.is_empty() && self.route_requests.is_empty() {
                 return;
+            }
+            while let Some(req) = self.route_requests.pop_front() {
+                self.route_one(&req, now_ns, stamps, out);
             }
             std::mem::swap(&mut self.intents, &mut self.routing);
             while let Some((strategy, intent)) = self.routing.pop_front() {
-                self.counters.intents += 1;
-                let inputs = RiskInputs {
-                    registry: &self.registry,
-                    books: &self.books,
-                    portfolio: &self.portfolio,
-                    open_orders: self.oms.open_count(),
-                    halted: self.halted,
-                    now_ns,
-                };
-                if let Err(reason) = self.risk.check(&intent, &inputs) {
-                    self.counters.refused += 1;
-                    self.one_strategy(now_ns, strategy, |s, ctx| s.on_refused(&intent, reason, ctx));
-                    continue;
-                }
-                let risk_passed_ns = crate::clock::now_ns();
-                self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
-                let order = NewOrder {
-                    client_id: self.oms.next_client_id(),
-                    instrument: intent.instrument,
-                    venue: self.registry.get(intent.instrument).venue,
-                    side: intent.side,
-                    px: intent.limit_px,
-                    qty: intent.qty,
-                    tif: intent.tif,
-                    reduce_only: intent.reduce_only,
-                };
-                self.oms.on_sent(order, strategy, intent.tag);
-                if let Some(c) = self.per_strategy.get_mut(usize::from(strategy.0)) {
-                    c.orders += 1;
-                }
-                self.counters.commands += 1;
-                let stamps = OrderStamps { risk_passed_ns, ..stamps };
-                self.journal(Record::New { order, strategy, tag: intent.tag, stamps });
-                out(OrderCommand::New { order, stamps });
+                self.send_intent(strategy, intent, now_ns, stamps, out);
             }
         }
         // A strategy that keeps resubmitting refused intents is cut off here; drop the rest.
         self.counters.intents_dropped += self.intents.len() as u64;
         self.intents.clear();
+        while self.route_requests.pop_front().is_some() {
+            self.counters.intents_dropped += 1;
+        }
+    }
+
+    /// Plans one route request and sends its children (each through risk).
+    fn route_one(
+        &mut self,
+        req: &crate::router::RouteRequest,
+        now_ns: u64,
+        stamps: OrderStamps,
+        out: &mut impl FnMut(OrderCommand),
+    ) {
+        let stale_ns = self.risk.config().stale_after_ms.saturating_mul(1_000_000);
+        let (books, risk, registry) = (&self.books, &self.risk, &self.registry);
+        let eligible = |id: InstrumentId| {
+            let b = books.get(id);
+            b.tradable(now_ns, stale_ns) && risk.venue_has_token(registry, id, now_ns)
+        };
+        let Some((slot, plan)) = self.router.begin(req, books, &self.depth, eligible) else { return };
+        let mut unsent = plan.unallocated_units;
+        for child in plan.children() {
+            let intent = Intent {
+                instrument: child.instrument,
+                side: req.intent.side,
+                qty: child.qty,
+                limit_px: child.limit_px,
+                tif: crate::event::TimeInForce::Ioc,
+                reduce_only: false,
+                tag: req.intent.tag,
+            };
+            match self.send_intent(req.strategy, intent, now_ns, stamps, out) {
+                Some(id) => self.router.child_sent(slot, child, id),
+                None => unsent += self.router.child_units(child),
+            }
+        }
+        self.router.plan_done(slot, unsent, &mut self.route_requests);
+    }
+
+    /// Checks one intent with risk and, when it passes, records it in the OMS and emits it.
+    /// Returns the order's client id, or `None` when refused (the strategy is told).
+    fn send_intent(
+        &mut self,
+        strategy: StrategyId,
+        intent: Intent,
+        now_ns: u64,
+        stamps: OrderStamps,
+        out: &mut impl FnMut(OrderCommand),
+    ) -> Option<crate::event::ClientOrderId> {
+        self.counters.intents += 1;
+        let inputs = RiskInputs {
+            registry: &self.registry,
+            books: &self.books,
+            portfolio: &self.portfolio,
+            open_orders: self.oms.open_count(),
+            halted: self.halted,
+            now_ns,
+        };
+        if let Err(reason) = self.risk.check(&intent, &inputs) {
+            self.counters.refused += 1;
+            self.one_strategy(now_ns, strategy, |s, ctx| s.on_refused(&intent, reason, ctx));
+            return None;
+        }
+        let risk_passed_ns = crate::clock::now_ns();
+        self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
+        let order = NewOrder {
+            client_id: self.oms.next_client_id(),
+            instrument: intent.instrument,
+            venue: self.registry.get(intent.instrument).venue,
+            side: intent.side,
+            px: intent.limit_px,
+            qty: intent.qty,
+            tif: intent.tif,
+            reduce_only: intent.reduce_only,
+        };
+        self.oms.on_sent(order, strategy, intent.tag);
+        if let Some(c) = self.per_strategy.get_mut(usize::from(strategy.0)) {
+            c.orders += 1;
+        }
+        self.counters.commands += 1;
+        let stamps = OrderStamps { risk_passed_ns, ..stamps };
+        self.journal(Record::New { order, strategy, tag: intent.tag, stamps });
+        out(OrderCommand::New { order, stamps });
+        Some(order.client_id)
+    }
+
+    /// The smart order router and its counters.
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// The instruments.

@@ -22,5 +22,6 @@ pub mod pool;
 pub mod portfolio;
 pub mod ring;
 pub mod risk;
+pub mod router;
 pub mod runtime;
 pub mod strategy;

@@ -35,6 +35,34 @@ pub enum OrderState {
 }
 
 impl OrderState {
+    /// Every state, in life order, for reports and transition counters.
+    pub const ALL: [Self; 9] = [
+        Self::New,
+        Self::Sent,
+        Self::Acked,
+        Self::PartiallyFilled,
+        Self::Filled,
+        Self::CancelPending,
+        Self::Cancelled,
+        Self::Rejected,
+        Self::Expired,
+    ];
+
+    /// The state's name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Sent => "sent",
+            Self::Acked => "acked",
+            Self::PartiallyFilled => "partially_filled",
+            Self::Filled => "filled",
+            Self::CancelPending => "cancel_pending",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+
     /// True for states no event can leave.
     pub const fn is_final(self) -> bool {
         matches!(self, Self::Filled | Self::Cancelled | Self::Rejected | Self::Expired)
@@ -103,6 +131,18 @@ pub struct OmsCounters {
     pub fill_before_ack: u64,
     /// Fills that arrived after the order was already cancelled, expired or rejected.
     pub fill_after_final: u64,
+    /// Cancels requested (orders moved to cancel pending).
+    pub cancels_sent: u64,
+    /// Times an order entered each state, indexed by [`OrderState::ALL`] order (a partial fill
+    /// entered twice counts twice).
+    pub entered: [u64; 9],
+}
+
+impl OmsCounters {
+    /// Times orders entered `state`.
+    pub fn entered(&self, state: OrderState) -> u64 {
+        self.entered[state as usize]
+    }
 }
 
 /// Every live order, by client order id.
@@ -137,6 +177,9 @@ impl Oms {
     /// Records an order handed to a gateway.
     pub fn on_sent(&mut self, order: NewOrder, strategy: StrategyId, tag: u32) {
         self.counters.sent += 1;
+        // Created and handed over in the same step: both transitions are counted.
+        self.counters.entered[OrderState::New as usize] += 1;
+        self.counters.entered[OrderState::Sent as usize] += 1;
         let o = Order {
             order,
             strategy,
@@ -160,7 +203,11 @@ impl Oms {
     pub fn on_cancel_sent(&mut self, id: ClientOrderId) -> bool {
         match self.orders.get_mut(&id) {
             Some(o) if !o.state.is_final() => {
-                o.state = OrderState::CancelPending;
+                if o.state != OrderState::CancelPending {
+                    o.state = OrderState::CancelPending;
+                    self.counters.cancels_sent += 1;
+                    self.counters.entered[OrderState::CancelPending as usize] += 1;
+                }
                 true
             }
             _ => false,
@@ -177,9 +224,16 @@ impl Oms {
 
     /// Applies a venue event. Final orders are kept until [`Oms::purge_final`].
     pub fn apply(&mut self, id: ClientOrderId, kind: &OrderEventKind) -> Applied {
-        let was_open = self.orders.get(&id).is_some_and(|o| !o.state.is_final());
+        let before = self.orders.get(&id).map(|o| o.state);
+        let was_open = before.is_some_and(|s| !s.is_final());
         let applied = self.apply_inner(id, kind);
-        let is_open = self.orders.get(&id).is_some_and(|o| !o.state.is_final());
+        let after = self.orders.get(&id).map(|o| o.state);
+        let is_open = after.is_some_and(|s| !s.is_final());
+        if let Some(state) = after
+            && (before != after || (state == OrderState::PartiallyFilled && matches!(applied, Applied::Fill(_))))
+        {
+            self.counters.entered[state as usize] += 1;
+        }
         if was_open && !is_open {
             self.open -= 1;
         }

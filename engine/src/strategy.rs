@@ -102,6 +102,9 @@ pub struct Ctx<'a> {
     strategy: StrategyId,
     intents: &'a mut Intents,
     pools: &'a Pools,
+    routes: Option<&'a mut crate::router::RouteRequests>,
+    /// Depth books (level 2) of the instruments that keep one, when the core provides them.
+    pub depth: Option<&'a crate::core::DepthBooks>,
 }
 
 impl<'a> Ctx<'a> {
@@ -115,7 +118,7 @@ impl<'a> Ctx<'a> {
         strategy: StrategyId,
         intents: &'a mut Intents,
     ) -> Self {
-        Self { now_ns, registry, books, portfolio, halted, strategy, intents, pools: &NO_POOLS }
+        Self { now_ns, registry, books, portfolio, halted, strategy, intents, pools: &NO_POOLS, routes: None, depth: None }
     }
 
     /// The same context reading AMM pool state from `pools` (the core passes its own; without
@@ -138,6 +141,26 @@ impl<'a> Ctx<'a> {
     /// Quote per whole base of pool `id` after the pending swaps seen since the last block.
     pub fn pending_pool_price(&self, id: InstrumentId) -> Option<rust_decimal::Decimal> {
         self.pools.get(id)?.pending_price()
+    }
+
+    /// Lets this context hand intents to the smart order router ([`Ctx::route`]).
+    pub fn with_routes(mut self, routes: &'a mut crate::router::RouteRequests) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// Lets this context read level-2 depth books.
+    pub fn with_depth(mut self, depth: &'a crate::core::DepthBooks) -> Self {
+        self.depth = Some(depth);
+        self
+    }
+
+    /// Asks the smart order router to work `intent` across its instrument group's venues as IOC
+    /// children. Returns false when no router is attached or its buffer is full. Child orders'
+    /// events come back through [`Strategy::on_order`] with `intent.tag`.
+    pub fn route(&mut self, intent: crate::router::RouteIntent) -> bool {
+        let who = self.strategy;
+        self.routes.as_deref_mut().is_some_and(|r| r.push(who, intent))
     }
 
     /// The id of the strategy being called.

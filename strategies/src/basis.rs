@@ -1,16 +1,23 @@
-//! Spot/perpetual basis (cash and carry).
+//! Spot/perpetual basis (cash and carry), on one venue or across two.
 //!
-//! When the perpetual's bid is above the spot ask by more than both taker fees plus a threshold,
-//! sell the perpetual (IOC at the touch) and, the moment each perp fill arrives, buy the same
-//! quantity of spot (IOC, with a slippage allowance so the hedge fills). When the basis converges
-//! (perpetual ask minus spot bid at or below the exit threshold), buy the perpetual back and sell
-//! the spot the same way. Legs still fill unequally at times (the hedge's touch moved beyond the
-//! allowance): the residual is bounded by one clip, tracked, and flattened on the over-filled leg
-//! before anything else. All arithmetic is on integer mantissas in hundredths of a basis point;
-//! no `f64`.
+//! Entry: the net edge is the basis between the perpetual's bid and the spot ask *as walked
+//! through the depth for the clip's size* (the volume-weighted prices a taker of one clip would
+//! get, so slippage is included), minus both legs' taker fees, plus the funding a short perpetual
+//! expects to receive up to the exit horizon (the current rate times the venue's funding times
+//! falling inside the horizon). At or above the entry threshold, sell the perpetual (IOC at the
+//! worst walked level) and, the moment each perp fill arrives, buy the same quantity of spot (IOC,
+//! with a slippage allowance so the hedge fills). Exit: when the basis converges (perpetual ask
+//! over spot bid at or below the exit threshold) or funding turns against the short perpetual
+//! (negative rate), buy the perpetual back and sell the spot the same way.
+//!
+//! Leg risk: legs still fill unequally at times (the hedge was rejected, or its touch moved past
+//! the allowance). The unhedged quantity is tracked and bounded in size (`max_unhedged_qty`) and
+//! in time (`max_unhedged_ms`): past either bound it is flattened at once on the over-filled leg,
+//! even while other orders are working; inside them it is flattened as soon as nothing is working.
+//! All arithmetic is on integer mantissas in hundredths of a basis point; no `f64`.
 
 use crossbar_engine::event::{MarketBody, MarketEvent, OrderEvent, OrderEventKind, Side, TimeInForce};
-use crossbar_engine::fixed::{Px, Qty};
+use crossbar_engine::fixed::{Px, Qty, RATE_SCALE};
 use crossbar_engine::instrument::{InstrumentId, InstrumentKind, Registry};
 use crossbar_engine::risk::Refusal;
 use crossbar_engine::strategy::{Ctx, Intent, Strategy};
@@ -56,16 +63,45 @@ pub struct BasisConfig {
     /// How far past the touch the hedge leg may pay to be sure to fill, bps.
     #[serde(default = "default_hedge_slippage", with = "rust_decimal::serde::str")]
     pub hedge_slippage_bps: Decimal,
+    /// Exit horizon for the expected-funding term of the entry edge, ms (0: no funding term).
+    #[serde(default)]
+    pub horizon_ms: u64,
+    /// The perpetual's funding interval, ms: settlements after the next one are this far apart.
+    #[serde(default = "default_funding_interval_ms")]
+    pub funding_interval_ms: u64,
+    /// Longest time quantity may stay unhedged before it is flattened regardless, ms.
+    #[serde(default = "default_max_unhedged_ms")]
+    pub max_unhedged_ms: u64,
+    /// Largest unhedged quantity, base units, before it is flattened at once (0: one clip).
+    #[serde(default, with = "rust_decimal::serde::str")]
+    pub max_unhedged_qty: Decimal,
+    /// Unwind when the perpetual's funding rate turns negative (the short pays).
+    #[serde(default = "default_true")]
+    pub exit_on_negative_funding: bool,
 }
 
 fn default_hedge_slippage() -> Decimal {
     Decimal::from(5)
 }
 
-/// Order tags: which leg, and whether its fills must be hedged on the other leg.
+fn default_funding_interval_ms() -> u64 {
+    8 * 3_600_000
+}
+
+fn default_max_unhedged_ms() -> u64 {
+    500
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Order tags: which leg, whether its fills must be hedged on the other leg, and whether it is a
+/// flattening order. (2 was the plain perp leg, now always a repair.)
 const TAG_SPOT: u32 = 1;
-const TAG_PERP: u32 = 2;
 const TAG_PERP_THEN_HEDGE: u32 = 3;
+const TAG_SPOT_REPAIR: u32 = 4;
+const TAG_PERP_REPAIR: u32 = 5;
 
 /// The basis strategy's state.
 #[derive(Debug)]
@@ -93,6 +129,19 @@ pub struct BasisStrategy {
     spot_pos: i64,
     perp_pos: i64,
     next_action_ns: u64,
+    horizon_ms: u64,
+    funding_interval_ms: u64,
+    max_unhedged_ns: u64,
+    max_unhedged_units: i64,
+    exit_on_negative_funding: bool,
+    /// When the legs last became unequal (0: hedged).
+    unhedged_since_ns: u64,
+    /// A flattening order is working.
+    repairing: bool,
+    /// Net edge of the last entry decision, hundredths of a bp (for tests and reports).
+    pub last_edge_cbps: i64,
+    /// Longest time quantity stayed unhedged, ns.
+    pub max_unhedged_seen_ns: u64,
     /// Opportunities seen and clips entered, for the report.
     pub entries: u64,
     /// Clips unwound.
@@ -151,13 +200,29 @@ impl BasisStrategy {
                 .filter(|_| per_contract.fract().is_zero())
                 .ok_or_else(|| invalid("contract size must be whole at the common scale".into()))
         };
+        let spot_qty = qty_in(spot)?;
+        let spot_unit = contract_units(spot)?;
+        let max_unhedged_units = if cfg.max_unhedged_qty.is_zero() {
+            spot_qty.0 * spot_unit
+        } else {
+            (cfg.max_unhedged_qty * Decimal::from(pow(common_q))).floor().to_i64().unwrap_or(i64::MAX)
+        };
         Ok(Self {
+            horizon_ms: cfg.horizon_ms,
+            funding_interval_ms: cfg.funding_interval_ms.max(1),
+            max_unhedged_ns: cfg.max_unhedged_ms.saturating_mul(1_000_000),
+            max_unhedged_units,
+            exit_on_negative_funding: cfg.exit_on_negative_funding,
+            unhedged_since_ns: 0,
+            repairing: false,
+            last_edge_cbps: 0,
+            max_unhedged_seen_ns: 0,
             name: cfg.name.clone(),
             spot: spot.id,
             perp: perp.id,
-            spot_qty: qty_in(spot)?,
+            spot_qty,
             perp_qty: qty_in(perp)?,
-            spot_unit: contract_units(spot)?,
+            spot_unit,
             perp_unit: contract_units(perp)?,
             spot_px_mul: pow(common_p - spot.price_scale.places()),
             perp_px_mul: pow(common_p - perp.price_scale.places()),
@@ -238,9 +303,111 @@ impl BasisStrategy {
         }
         let (side, px) = if net > 0 { (Side::Sell, book.quote.bid_px) } else { (Side::Buy, book.quote.ask_px) };
         self.repairs += 1;
-        let tag = if inst == self.spot { TAG_SPOT } else { TAG_PERP };
+        let tag = if inst == self.spot { TAG_SPOT_REPAIR } else { TAG_PERP_REPAIR };
+        let before = self.working;
         self.submit(ctx, ioc(inst, side, qty, px, true, tag));
+        self.repairing = self.working > before;
         true
+    }
+
+    /// Flattens unhedged quantity when nothing else is working, or at once when it is past its
+    /// size or time bound. Returns true when a flattening order was sent.
+    fn maybe_repair(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let net = self.spot_pos + self.perp_pos;
+        if net == 0 || self.repairing {
+            return false;
+        }
+        let age = ctx.now_ns.saturating_sub(self.unhedged_since_ns);
+        let breached = net.abs() > self.max_unhedged_units || age >= self.max_unhedged_ns;
+        if self.working > 0 && !breached {
+            return false;
+        }
+        self.repair(ctx)
+    }
+
+    /// Starts or stops the unhedged clock after a fill.
+    fn track_unhedged(&mut self, now_ns: u64) {
+        if self.spot_pos + self.perp_pos == 0 {
+            if self.unhedged_since_ns != 0 {
+                self.max_unhedged_seen_ns = self.max_unhedged_seen_ns.max(now_ns - self.unhedged_since_ns.min(now_ns));
+            }
+            self.unhedged_since_ns = 0;
+        } else if self.unhedged_since_ns == 0 {
+            self.unhedged_since_ns = now_ns.max(1);
+        }
+    }
+
+    /// What a taker of `qty` on `inst` would get: (Σ px × qty, qty, worst level price), from the
+    /// depth book when one is kept and whole, else from the touch. `None` when the visible
+    /// liquidity is short of `qty`.
+    fn walk(ctx: &Ctx<'_>, inst: InstrumentId, taker: Side, qty: Qty) -> Option<(i128, i64, Px)> {
+        let book_side = taker.opposite();
+        if let Some(sync) = ctx.depth.and_then(|d| d.get(inst)).filter(|s| s.whole()) {
+            let (mut left, mut cost, mut worst) = (qty.0, 0i128, Px(0));
+            for l in sync.book().levels(book_side) {
+                if left == 0 {
+                    break;
+                }
+                let take = left.min(l.qty.0);
+                cost += i128::from(l.px.0) * i128::from(take);
+                left -= take;
+                worst = l.px;
+            }
+            return (left == 0 && qty.0 > 0).then_some((cost, qty.0, worst));
+        }
+        let q = ctx.books.get(inst).quote;
+        let (px, avail) = if book_side == Side::Sell { (q.ask_px, q.ask_qty) } else { (q.bid_px, q.bid_qty) };
+        (px.0 > 0 && avail.0 >= qty.0 && qty.0 > 0).then_some((i128::from(px.0) * i128::from(qty.0), qty.0, px))
+    }
+
+    /// Basis of a walked perp sale over a walked spot purchase, hundredths of a bp, truncated
+    /// toward zero: `(p̄ − s̄) / s̄` with p̄, s̄ the volume-weighted prices at the common scale.
+    fn walked_basis_cbps(&self, perp: (i128, i64, Px), spot: (i128, i64, Px)) -> i64 {
+        let p = perp.0 * i128::from(self.perp_px_mul) * i128::from(spot.1);
+        let s = spot.0 * i128::from(self.spot_px_mul) * i128::from(perp.1);
+        if s == 0 {
+            return 0;
+        }
+        i64::try_from((p - s) * 1_000_000 / s).unwrap_or(0)
+    }
+
+    /// Funding a short perpetual expects to receive until the exit horizon, hundredths of a bp
+    /// of notional: the current rate times the settlements inside the horizon (the next one at
+    /// the venue's `next_funding_ms`, then every funding interval), on the venue's clock.
+    pub fn expected_funding_cbps(&self, ctx: &Ctx<'_>) -> i64 {
+        let b = ctx.books.get(self.perp);
+        let (now, next) = (b.last_exch_ms, b.next_funding_ms);
+        if self.horizon_ms == 0 || now == 0 || next == 0 {
+            return 0;
+        }
+        let until = next.saturating_sub(now);
+        if until > self.horizon_ms {
+            return 0;
+        }
+        let n = 1 + (self.horizon_ms - until) / self.funding_interval_ms;
+        let per = i128::from(b.funding_rate.0) / 10i128.pow(u32::from(RATE_SCALE.places()) - 6);
+        i64::try_from(per * i128::from(n)).unwrap_or(0)
+    }
+
+    /// The entry edge now, hundredths of a bp, with the perp sale's limit price; `None` when a
+    /// leg's visible depth cannot fill a clip.
+    pub fn entry_edge_cbps(&self, ctx: &Ctx<'_>) -> Option<(i64, Px)> {
+        let perp = Self::walk(ctx, self.perp, Side::Sell, self.perp_qty)?;
+        let spot = Self::walk(ctx, self.spot, Side::Buy, self.spot_qty)?;
+        let edge = self.walked_basis_cbps(perp, spot) - self.fees_cbps + self.expected_funding_cbps(ctx);
+        Some((edge, perp.2))
+    }
+}
+
+impl BasisStrategy {
+    /// One of this strategy's orders is done: one fewer working, and any unhedged rest is
+    /// flattened now if nothing else is working.
+    fn leg_ended(&mut self, tag: u32, ctx: &mut Ctx<'_>) {
+        self.working = self.working.saturating_sub(1);
+        if tag == TAG_SPOT_REPAIR || tag == TAG_PERP_REPAIR {
+            self.repairing = false;
+        }
+        self.maybe_repair(ctx);
     }
 }
 
@@ -254,27 +421,35 @@ impl Strategy for BasisStrategy {
         if !matches!(ev.body, MarketBody::Quote(_)) || (ev.instrument != self.spot && ev.instrument != self.perp) {
             return;
         }
-        if self.working > 0 || ctx.now_ns < self.next_action_ns {
-            return;
-        }
         let (s, p) = (ctx.books.get(self.spot), ctx.books.get(self.perp));
         if !s.whole || !p.whole || !s.has_two_sides() || !p.has_two_sides() {
             return;
         }
-        if self.repair(ctx) {
+        if self.maybe_repair(ctx) || self.spot_pos + self.perp_pos != 0 {
+            return;
+        }
+        if self.working > 0 || ctx.now_ns < self.next_action_ns {
             return;
         }
         let clips = (self.spot_pos / self.clip_units().max(1)).max(0);
-        let entry_edge = self.basis_cbps(p.quote.bid_px, s.quote.ask_px) - self.fees_cbps;
-        if entry_edge >= self.entry_cbps && clips < i64::from(self.max_clips) && !ctx.halted {
-            let (pq, pb) = (self.perp_qty, p.quote.bid_px);
-            self.submit(ctx, ioc(self.perp, Side::Sell, pq, pb, false, TAG_PERP_THEN_HEDGE));
-            self.entries += 1;
-            self.next_action_ns = ctx.now_ns + self.cooldown_ns;
-            return;
+        // A short perpetual paying funding is not entered, and held ones unwind.
+        let funding_against = self.exit_on_negative_funding && p.funding_rate.0 < 0;
+        if clips < i64::from(self.max_clips)
+            && !ctx.halted
+            && !funding_against
+            && let Some((edge, perp_px)) = self.entry_edge_cbps(ctx)
+        {
+            self.last_edge_cbps = edge;
+            if edge >= self.entry_cbps {
+                let pq = self.perp_qty;
+                self.submit(ctx, ioc(self.perp, Side::Sell, pq, perp_px, false, TAG_PERP_THEN_HEDGE));
+                self.entries += 1;
+                self.next_action_ns = ctx.now_ns + self.cooldown_ns;
+                return;
+            }
         }
         let exit_basis = self.basis_cbps(p.quote.ask_px, s.quote.bid_px);
-        if clips > 0 && exit_basis <= self.exit_cbps {
+        if clips > 0 && (exit_basis <= self.exit_cbps || funding_against) {
             let (pq, pa) = (self.perp_qty, p.quote.ask_px);
             self.submit(ctx, ioc(self.perp, Side::Buy, pq, pa, true, TAG_PERP_THEN_HEDGE));
             self.exits += 1;
@@ -285,9 +460,10 @@ impl Strategy for BasisStrategy {
     fn on_order(&mut self, ev: &OrderEvent, tag: u32, ctx: &mut Ctx<'_>) {
         match ev.kind {
             OrderEventKind::Filled(f) => {
-                let unit = if tag == TAG_SPOT { self.spot_unit } else { self.perp_unit };
+                let spot_leg = tag == TAG_SPOT || tag == TAG_SPOT_REPAIR;
+                let unit = if spot_leg { self.spot_unit } else { self.perp_unit };
                 let units = f.qty.0 * unit * ev.side.sign();
-                if tag == TAG_SPOT {
+                if spot_leg {
                     self.spot_pos += units;
                 } else {
                     self.perp_pos += units;
@@ -295,19 +471,27 @@ impl Strategy for BasisStrategy {
                 if tag == TAG_PERP_THEN_HEDGE {
                     self.hedge(ctx, units, ev.side == Side::Buy);
                 }
+                self.track_unhedged(ctx.now_ns);
                 if f.leaves_qty.0 == 0 {
-                    self.working = self.working.saturating_sub(1);
+                    self.leg_ended(tag, ctx);
                 }
             }
             OrderEventKind::Cancelled | OrderEventKind::Expired | OrderEventKind::Rejected(_) => {
-                self.working = self.working.saturating_sub(1);
+                self.leg_ended(tag, ctx);
             }
             OrderEventKind::Accepted => {}
         }
     }
 
-    fn on_refused(&mut self, _intent: &Intent, _reason: Refusal, _ctx: &mut Ctx<'_>) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>) {
+        self.maybe_repair(ctx);
+    }
+
+    fn on_refused(&mut self, intent: &Intent, _reason: Refusal, _ctx: &mut Ctx<'_>) {
         self.working = self.working.saturating_sub(1);
+        if intent.tag == TAG_SPOT_REPAIR || intent.tag == TAG_PERP_REPAIR {
+            self.repairing = false;
+        }
         self.refused += 1;
     }
 }

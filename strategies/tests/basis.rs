@@ -49,6 +49,11 @@ fn core() -> Core<AnyStrategy> {
         max_clips: 2,
         cooldown_ms: 0,
         hedge_slippage_bps: "5".parse().unwrap(),
+        horizon_ms: 0,
+        funding_interval_ms: 8 * 3_600_000,
+        max_unhedged_ms: 500,
+        max_unhedged_qty: Decimal::ZERO,
+        exit_on_negative_funding: true,
     };
     let strategy = AnyStrategy::Basis(BasisStrategy::new(&cfg, &registry).unwrap());
     Core::new(Arc::new(registry), vec![strategy], RiskConfig::default())
@@ -138,11 +143,11 @@ fn a_failed_hedge_is_flattened_and_a_converged_basis_unwinds() {
     let entry = new_orders(&quote(&mut c, PERP, 1, 500_600, 500_601, 2_000));
     assert_eq!(entry.len(), 1);
     let hedge = new_orders(&answer(&mut c, &entry[0], 10, 3_000));
-    // The hedge is rejected: the strategy is short 0.01 perp unhedged.
-    answer(&mut c, &hedge[0], 0, 3_000);
+    // The hedge does not fill: the strategy is short 0.01 perp unhedged, and with nothing else
+    // working the residual is flattened at once on the over-filled leg (buy the perp back),
+    // reduce-only, in the same callback.
+    let repair = new_orders(&answer(&mut c, &hedge[0], 0, 3_000));
     assert_eq!(c.portfolio().get(PERP).qty, "-0.01".parse::<Decimal>().unwrap());
-    // The next tick flattens the residual on the over-filled leg (buy the perp back), reduce-only.
-    let repair = new_orders(&quote(&mut c, SPOT, 2, 4_999_999, 5_000_000, 4_000));
     assert_eq!(repair.len(), 1, "{repair:?}");
     assert_eq!(
         (repair[0].instrument, repair[0].side, repair[0].qty, repair[0].reduce_only),
