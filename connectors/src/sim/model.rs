@@ -363,6 +363,17 @@ impl Market {
         }
     }
 
+    /// Publishes every book's changes since its last diff now, off the diff cadence: a paused
+    /// market does this once so its clients' books reach the simulator's latest update id.
+    pub fn flush_depth(&mut self, out: &mut Vec<SimEvent>) {
+        let time_ms = self.time_ms;
+        for q in &mut self.quoters {
+            if let Some(diff) = q.book.take_diff() {
+                out.push(SimEvent::Depth { instrument: q.id, time_ms, diff });
+            }
+        }
+    }
+
     /// Number of steps taken since start.
     pub fn steps(&self) -> u64 {
         self.steps

@@ -416,6 +416,7 @@ async fn drive_market(shared: Arc<Shared>) {
     let mut tick = interval(shared.step);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let (mut events, mut buf) = (Vec::new(), String::new());
+    let mut was_paused = false;
     loop {
         tick.tick().await;
         let due = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX) / step_ms;
@@ -426,6 +427,9 @@ async fn drive_market(shared: Arc<Shared>) {
         let paused = shared.paused.load(Ordering::Relaxed);
         let time_ms = {
             let mut market = shared.lock_market();
+            if paused && !was_paused {
+                market.flush_depth(&mut events);
+            }
             for _ in done..due {
                 if !paused {
                     market.step(&mut events);
@@ -433,6 +437,7 @@ async fn drive_market(shared: Arc<Shared>) {
             }
             market.time_ms()
         };
+        was_paused = paused;
         if !paused {
             bump(&shared.stats.steps, due - done);
         }
