@@ -29,9 +29,7 @@ use crossbar_connectors::sim::{FaultConfig, SimConfig, SimStats, Simulator};
 use crossbar_connectors::venue::{Endpoints, VenueConfig, build_feeds};
 use crossbar_engine::clock::now_ns;
 use crossbar_engine::core::Core;
-use crossbar_engine::event::{
-    FeedStatus, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Side, TimeInForce,
-};
+use crossbar_engine::event::{FeedStatus, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Side, TimeInForce};
 use crossbar_engine::instrument::{InstrumentId, Registry};
 use crossbar_engine::orderbook::{BookSync, SyncRule, SyncStats};
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
@@ -102,11 +100,8 @@ impl Rig {
         let feeds =
             build_feeds(&venues, &registry, |v| Endpoints { ws: sim.base_url(&v.name), rest: sim.rest_url(&v.name) })
                 .unwrap();
-        let rules: Vec<Option<SyncRule>> = registry
-            .instruments()
-            .iter()
-            .map(|i| Some(venues[i.venue.index()].protocol.sync_rule()))
-            .collect();
+        let rules: Vec<Option<SyncRule>> =
+            registry.instruments().iter().map(|i| Some(venues[i.venue.index()].protocol.sync_rule())).collect();
         let rings = IoRings { market: Ring::new(1 << 16), orders: Ring::new(1 << 14), commands: Ring::new(1 << 14) };
         let gateway = PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: 50, max_resting: 1_024 });
         let io = IoThread::new(feeds, gateway, rings.clone(), IdlePolicy::Park).unwrap();
@@ -296,7 +291,10 @@ fn every_injected_gap_is_detected_no_order_on_a_broken_book_and_books_end_equal(
     let io = rig.stop_io();
     let st = rig.sim_stats();
     let f = st.faults;
-    eprintln!("sim {st:?}\nio {:?}\norders {} ({} on a not-whole replica)", io.counters, rig.orders, rig.orders_not_whole);
+    eprintln!(
+        "sim {st:?}\nio {:?}\norders {} ({} on a not-whole replica)",
+        io.counters, rig.orders, rig.orders_not_whole
+    );
     // Over 100,000 messages, with every kind of fault injected.
     assert!(io.counters.frames >= 100_000, "{:?}", io.counters);
     assert!(f.dropped > 0 && f.duplicated > 0 && f.reordered > 0 && f.malformed > 0, "{f:?}");
@@ -355,7 +353,11 @@ fn dropped_connections_reconnect_resubscribe_and_are_whole_again_with_time_to_wh
             assert!(s.resyncs >= 1 && s.resyncs <= lost, "{id:?} {s:?} lost {lost}");
             let last = s.last_time_to_whole_ns.unwrap();
             assert!(last > 0 && last <= s.max_time_to_whole_ns && s.max_time_to_whole_ns < 10_000_000_000, "{s:?}");
-            eprintln!("{id:?}: time to whole last {} ms, max {} ms", last / 1_000_000, s.max_time_to_whole_ns / 1_000_000);
+            eprintln!(
+                "{id:?}: time to whole last {} ms, max {} ms",
+                last / 1_000_000,
+                s.max_time_to_whole_ns / 1_000_000
+            );
         }
         assert_eq!(rig.reconnects[i], 1 + lost);
     }
@@ -390,4 +392,31 @@ fn malformed_and_duplicated_frames_are_counted_and_never_corrupt_the_book() {
         assert_eq!(rig.sync_stats(id).resyncs, 0, "{id:?}");
     }
     assert_eq!(rig.orders_not_whole, 0);
+}
+
+#[test]
+fn faults_parse_from_toml_default_off_and_bad_values_are_refused() {
+    let cfg: SimConfig = toml::from_str(
+        "seed = 3\n[faults]\ndrop_rate = 0.01\nreorder_rate = 0.005\ndisconnect_every_s = 20.0\nstall_ms = 200\nseed = 7\n",
+    )
+    .unwrap();
+    let want = FaultConfig {
+        drop_rate: 0.01,
+        reorder_rate: 0.005,
+        disconnect_every_s: 20.0,
+        stall_ms: 200,
+        seed: 7,
+        ..FaultConfig::default()
+    };
+    assert_eq!(cfg.faults, want);
+    assert!(cfg.faults.enabled() && !SimConfig::default().faults.enabled());
+    assert!(toml::from_str::<SimConfig>("[faults]\ndrop_ratio = 0.1\n").is_err());
+    let (registry, _) = support::binance_btc_venues();
+    let bad =
+        SimConfig { faults: FaultConfig { duplicate_rate: 1.5, ..FaultConfig::default() }, ..SimConfig::default() };
+    let err = Simulator::start(&bad, &registry, "127.0.0.1:0".parse().unwrap()).err().unwrap();
+    assert!(err.to_string().contains("faults.duplicate_rate"), "{err}");
+    let sim = Simulator::start(&SimConfig::default(), &registry, "127.0.0.1:0".parse().unwrap()).unwrap();
+    assert!(sim.set_faults(FaultConfig { drop_rate: -0.1, ..FaultConfig::default() }).is_err());
+    assert_eq!(sim.stats().faults, crossbar_connectors::sim::FaultStats::default());
 }

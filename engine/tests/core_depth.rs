@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    BookUpdateKind, FeedStatus, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side, TimeInForce,
+    BookUpdateKind, FeedStatus, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side,
+    TimeInForce,
 };
 use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};

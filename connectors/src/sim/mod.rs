@@ -39,8 +39,8 @@ mod binance;
 pub mod book;
 pub mod eth;
 mod eth_rpc;
-pub mod faults;
 mod eth_ws;
+pub mod faults;
 pub mod model;
 mod server;
 
