@@ -33,6 +33,9 @@
 //! [ethereum]                   # optional; every key has a default (see `eth::EthSimConfig`)
 //! block_ms = 1000              # a block every real second
 //! arb_delay_ms = 2000          # arbitrageurs see the CEX price 2 s late
+//! [faults]                     # optional, all off by default (see `faults`)
+//! drop_rate = 0.01             # per frame; a dropped depth diff is a book gap
+//! disconnect_every_s = 20.0    # mean seconds between injected disconnects per connection
 //! ```
 
 mod binance;
