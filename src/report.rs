@@ -45,6 +45,8 @@ pub struct Report {
     pub books: BTreeMap<String, BookRow>,
     /// I/O thread counters (bad input, reconnects, conflation).
     pub io: Io,
+    /// Feed health per venue: connection and book-sync counters, time to whole.
+    pub feeds: BTreeMap<String, FeedRow>,
     /// Gateway protocol per venue.
     pub gateway: &'static str,
     /// Where the config came from.
@@ -217,6 +219,43 @@ pub struct BookRow {
     pub levels: [usize; 2],
 }
 
+/// One venue's feed health (`feeds` section).
+#[derive(Debug, Default, Serialize)]
+pub struct FeedRow {
+    /// Connections made after the first one per feed.
+    pub reconnects: u64,
+    /// Connections lost (errors, closes, shutdown notices).
+    pub disconnects: u64,
+    /// Venue shutdown notices received (each answered by a reconnect).
+    pub server_shutdowns: u64,
+    /// Malformed frames dropped.
+    pub malformed: u64,
+    /// Sequence gaps detected in the venue's depth books.
+    pub gaps: u64,
+    /// Duplicate or stale book messages ignored.
+    pub duplicates: u64,
+    /// Times a depth book became whole again after a gap or a disconnect.
+    pub resyncs: u64,
+    /// From a gap or disconnect to the book whole again, ms: `last` is the largest of the
+    /// venue's books' latest (`null` before any), `max` the longest seen.
+    pub time_to_whole_ms: Millis,
+    /// From a lost connection to connected again, ms.
+    pub reconnect_ms: Millis,
+}
+
+/// A latest and a longest duration, ms.
+#[derive(Debug, Default, Serialize)]
+pub struct Millis {
+    /// The latest, `null` when none happened.
+    pub last: Option<f64>,
+    /// The longest (0 when none happened).
+    pub max: f64,
+}
+
+fn ms(ns: u64) -> f64 {
+    (ns / 1_000) as f64 / 1_000.0
+}
+
 /// `risk` section.
 #[derive(Debug, Serialize)]
 pub struct RiskRow {
@@ -384,6 +423,30 @@ impl Report {
                 Some((format!("{}:{}", registry.venue_name(inst.venue), inst.symbol), row))
             })
             .collect();
+        let mut feeds: BTreeMap<String, FeedRow> = BTreeMap::new();
+        for f in &io.feeds {
+            let row = feeds.entry(f.venue.clone()).or_default();
+            row.reconnects += f.connects.saturating_sub(1);
+            row.disconnects += f.disconnects;
+            row.server_shutdowns += f.server_shutdowns;
+            row.malformed += f.malformed;
+            if let Some(last) = f.last_reconnect_ns {
+                row.reconnect_ms.last = Some(row.reconnect_ms.last.unwrap_or(0.0).max(ms(last)));
+            }
+            row.reconnect_ms.max = row.reconnect_ms.max.max(ms(f.max_reconnect_ns));
+        }
+        for inst in registry.instruments() {
+            let Some(sync) = core.depth_books().get(inst.id) else { continue };
+            let st = sync.stats();
+            let row = feeds.entry(registry.venue_name(inst.venue).to_owned()).or_default();
+            row.gaps += st.gaps;
+            row.duplicates += st.duplicates + st.stale;
+            row.resyncs += st.resyncs;
+            if let Some(last) = st.last_time_to_whole_ns {
+                row.time_to_whole_ms.last = Some(row.time_to_whole_ms.last.unwrap_or(0.0).max(ms(last)));
+            }
+            row.time_to_whole_ms.max = row.time_to_whole_ms.max.max(ms(st.max_time_to_whole_ns));
+        }
         let risk = RiskRow {
             refusals: core.risk().refusals().map(|(r, n)| (r.name(), n)).collect(),
             kill_switch: core.halted(),
@@ -445,6 +508,7 @@ impl Report {
                 server_shutdowns: ioc.server_shutdowns,
                 gateway_errors: ioc.gateway_errors,
             },
+            feeds,
             gateway: io.gateway,
             config,
             journal: JournalRow::default(),
@@ -601,6 +665,19 @@ impl Report {
             "io       frames {}, decode errors {}, unknown {}, connects {}, disconnects {}, shutdown notices {}",
             i.frames, i.decode_errors, i.unknown_frames, i.connects, i.disconnects, i.server_shutdowns
         );
+        for (venue, f) in &self.feeds {
+            let _ = writeln!(
+                s,
+                "feed     {venue:<22} reconnects {}, shutdown notices {}, malformed {}, gaps {}, resyncs {}, time to whole last {} ms max {:.1} ms",
+                f.reconnects,
+                f.server_shutdowns,
+                f.malformed,
+                f.gaps,
+                f.resyncs,
+                f.time_to_whole_ms.last.map_or_else(|| "-".to_owned(), |t| format!("{t:.1}")),
+                f.time_to_whole_ms.max
+            );
+        }
         s
     }
 }

@@ -80,6 +80,19 @@ fn demo_run_writes_the_report_contract() {
     }
     assert!(r["latency_ns"]["tick_to_decision"]["count"].as_u64().unwrap() > 1_000);
     assert!(r["positions"].is_array());
+    // Feed health per venue (the demo injects mild faults, so these move).
+    for venue in ["binance-spot", "binance-usdm"] {
+        let f = &r["feeds"][venue];
+        for k in ["reconnects", "disconnects", "server_shutdowns", "malformed", "gaps", "duplicates", "resyncs"] {
+            assert!(f[k].is_u64(), "feeds.{venue}.{k}: {f}");
+        }
+        for k in ["time_to_whole_ms", "reconnect_ms"] {
+            assert!(
+                f[k]["max"].is_f64() && (f[k]["last"].is_null() || f[k]["last"].is_f64()),
+                "feeds.{venue}.{k}: {f}"
+            );
+        }
+    }
     for k in ["realized", "unrealized", "fees", "funding"] {
         let v = r["pnl"][k].as_str().unwrap_or_else(|| panic!("pnl.{k} must be a decimal string"));
         v.parse::<rust_decimal::Decimal>().unwrap();

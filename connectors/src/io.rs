@@ -127,6 +127,31 @@ pub struct IoCounters {
     pub pongs: u64,
     /// Connections dropped because nothing arrived for the idle timeout.
     pub idle_timeouts: u64,
+    /// ns from the latest lost connection to its feed being connected again, `None` before the
+    /// first reconnect (the books' own time to whole adds the resync; see the core's books).
+    pub last_reconnect_ns: Option<u64>,
+    /// Longest time from a lost connection to connected again, ns.
+    pub max_reconnect_ns: u64,
+}
+
+/// Counters of one feed (connection) of an I/O thread: what a desk reads per venue to see how
+/// healthy its connection was.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedCounters {
+    /// The feed's venue.
+    pub venue: String,
+    /// Successful connects (the first included).
+    pub connects: u64,
+    /// Connections lost (errors, closes, shutdown notices, resubscribes).
+    pub disconnects: u64,
+    /// Venue shutdown notices received.
+    pub server_shutdowns: u64,
+    /// Frames the decoder refused as malformed.
+    pub malformed: u64,
+    /// ns from the latest lost connection to connected again, `None` before the first.
+    pub last_reconnect_ns: Option<u64>,
+    /// Longest time from a lost connection to connected again, ns.
+    pub max_reconnect_ns: u64,
 }
 
 /// Decodes frames and moves their events to the core: the per-frame hot path, separate from the
@@ -232,6 +257,9 @@ struct Feed<D> {
     last_recv_ns: u64,
     /// When the last application ping went out (or the connection opened).
     last_ping_ns: u64,
+    counters: FeedCounters,
+    /// When the connection was lost, while it is down after having been up.
+    down_since_ns: Option<u64>,
 }
 
 const MIN_BACKOFF_NS: u64 = 100_000_000;
@@ -250,6 +278,8 @@ pub struct IoReport {
     pub latency: LatencyRecorder,
     /// Its gateway's protocol name.
     pub gateway: &'static str,
+    /// Per feed counters, in feed order.
+    pub feeds: Vec<FeedCounters>,
 }
 
 /// The I/O thread's state: feeds, gateway, rings.
@@ -275,13 +305,18 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
     pub fn new(feeds: Vec<FeedSpec<D>>, gateway: G, rings: IoRings, idle: IdlePolicy) -> std::io::Result<Self> {
         let feeds = feeds
             .into_iter()
-            .map(|spec| Feed {
-                spec,
-                conn: None,
-                next_attempt_ns: 0,
-                backoff_ns: MIN_BACKOFF_NS,
-                last_recv_ns: 0,
-                last_ping_ns: 0,
+            .map(|spec| {
+                let counters = FeedCounters { venue: spec.venue.clone(), ..FeedCounters::default() };
+                Feed {
+                    spec,
+                    conn: None,
+                    next_attempt_ns: 0,
+                    backoff_ns: MIN_BACKOFF_NS,
+                    last_recv_ns: 0,
+                    last_ping_ns: 0,
+                    counters,
+                    down_since_ns: None,
+                }
             })
             .collect();
         let poll = Poll::new()?;
@@ -363,7 +398,13 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                 c.close();
             }
         }
-        IoReport { counters: self.pipeline.counters, latency: self.pipeline.latency, gateway: self.gateway.name() }
+        let feeds = self.feeds.iter().map(|f| f.counters.clone()).collect();
+        IoReport {
+            counters: self.pipeline.counters,
+            latency: self.pipeline.latency,
+            gateway: self.gateway.name(),
+            feeds,
+        }
     }
 
     /// Starts healing an instrument's depth book: a REST snapshot fetched off-thread, or a
@@ -438,6 +479,7 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                 Ok(Read::Data(_)) => {
                     let recv = now_ns();
                     feed.last_recv_ns = recv;
+                    let errors_before = self.pipeline.counters.decode_errors;
                     let kind = self.pipeline.on_frame(
                         &mut feed.spec.decoder,
                         &mut self.read_buf,
@@ -445,7 +487,9 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                         &mut self.gateway,
                         &self.rings.market,
                     );
+                    feed.counters.malformed += self.pipeline.counters.decode_errors - errors_before;
                     if kind == FrameKind::ServerShutdown {
+                        feed.counters.server_shutdowns += 1;
                         // The venue will close this socket soon: reconnect now, on our terms.
                         self.disconnect(idx);
                         return;
@@ -471,6 +515,8 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             conn.close();
             self.pipeline.counters.disconnects += 1;
+            feed.counters.disconnects += 1;
+            feed.down_since_ns = Some(now_ns());
             publish_status(&self.rings.market, &feed.spec.instruments, FeedStatus::Disconnected);
         }
         feed.next_attempt_ns = now_ns();
@@ -516,6 +562,15 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
                     feed.backoff_ns = MIN_BACKOFF_NS;
                     (feed.last_recv_ns, feed.last_ping_ns) = (now, now);
                     self.pipeline.counters.connects += 1;
+                    feed.counters.connects += 1;
+                    if let Some(t) = feed.down_since_ns.take() {
+                        let dt = now_ns().saturating_sub(t);
+                        let (io, fc) = (&mut self.pipeline.counters, &mut feed.counters);
+                        io.last_reconnect_ns = Some(dt);
+                        io.max_reconnect_ns = io.max_reconnect_ns.max(dt);
+                        fc.last_reconnect_ns = Some(dt);
+                        fc.max_reconnect_ns = fc.max_reconnect_ns.max(dt);
+                    }
                     publish_status(&self.rings.market, &feed.spec.instruments, FeedStatus::Connected);
                     // Bytes that arrived with the handshake do not raise a new edge: read them now.
                     self.drain_feed(idx);

@@ -115,6 +115,8 @@ impl DepthBooks {
                 // The stream will restart: start over, and time the way back to whole.
                 sync.reset(ev.recv_ns);
                 self.requested_at[i] = 0;
+                // Not tradable from now: quotes of the new connection may come before its book.
+                books.set_depth_whole(ev.instrument, false);
                 None
             }
             _ => None,

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    BookUpdateKind, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side, TimeInForce,
+    BookUpdateKind, FeedStatus, Level, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side,
+    TimeInForce,
 };
 use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
@@ -145,4 +146,29 @@ fn trades_only_while_the_depth_book_is_whole() {
     assert_eq!(stats.gaps, 1);
     // Whole at 10_000: the buffered diff 116..118 bridged the snapshot as it arrived.
     assert_eq!(stats.last_time_to_whole_ns, Some(10_000 - 7_000));
+}
+
+#[test]
+fn after_a_disconnect_no_trading_until_the_new_connection_makes_the_book_whole() {
+    let mut c = core();
+    let (bid, ask) = (lv(Side::Buy, 1_000_000, 3), lv(Side::Sell, 1_000_001, 4));
+    feed(&mut c, BookUpdateKind::Delta, diff(100, 105, 99), &[bid], 1_000);
+    feed(&mut c, BookUpdateKind::Snapshot, SeqIds { last: 104, ..SeqIds::default() }, &[bid, ask], 2_000);
+    assert!(matches!(quote(&mut c, 3_000)[..], [OrderCommand::New { .. }]));
+    // The connection drops: a quote of the new connection can come before any depth message,
+    // and must not trade on the book of the old one.
+    for (t, status) in [(4_000, FeedStatus::Disconnected), (4_500, FeedStatus::Connected)] {
+        let ev = MarketEvent {
+            instrument: ID,
+            exch_ts_ms: 0,
+            recv_ns: t,
+            decoded_ns: t,
+            seq: SeqIds::default(),
+            body: MarketBody::Status(status),
+        };
+        c.on_market(&ev, t, t, &mut |_| {});
+    }
+    assert!(!c.books().get(ID).whole, "connected again, but the book is not whole yet");
+    assert!(quote(&mut c, 5_000).is_empty());
+    assert_eq!(refused(&c, Refusal::BookNotTradable), 1);
 }

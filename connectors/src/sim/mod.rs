@@ -37,6 +37,9 @@
 //! [ethereum]                   # optional; every key has a default (see `eth::EthSimConfig`)
 //! block_ms = 1000              # a block every real second
 //! arb_delay_ms = 2000          # arbitrageurs see the CEX price 2 s late
+//! [faults]                     # optional, all off by default (see `faults`)
+//! drop_rate = 0.01             # per frame; a dropped depth diff is a book gap
+//! disconnect_every_s = 20.0    # mean seconds between injected disconnects per connection
 //! ```
 
 mod binance;
@@ -45,6 +48,7 @@ mod bybit;
 pub mod eth;
 mod eth_rpc;
 mod eth_ws;
+pub mod faults;
 pub mod model;
 mod okx;
 mod server;
@@ -59,6 +63,7 @@ use serde::Deserialize;
 
 pub use book::{BookSnapshot, DepthDiff, Level, Side, SimBook};
 pub use eth::EthSimConfig;
+pub use faults::{FaultConfig, FaultStats};
 pub use model::{Market, MarketState, SIM_EPOCH_MS, SimEvent};
 
 /// Simulator settings: the clock, the wire cadence and one market process per underlying.
@@ -100,6 +105,8 @@ pub struct SimConfig {
     /// The Ethereum JSON-RPC endpoint and its Uniswap V2 pools (the `[ethereum]` section,
     /// optional: defaults serve it, `enabled = false` turns it off).
     pub ethereum: EthSimConfig,
+    /// Injected feed faults (the `[faults]` section; all off by default), see [`faults`].
+    pub faults: FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -121,6 +128,7 @@ impl Default for SimConfig {
             client_queue: 8_192,
             underlyings: vec![UnderlyingConfig::new("BTC", "100000.00"), UnderlyingConfig::new("ETH", "3500.00")],
             ethereum: EthSimConfig::default(),
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -252,6 +260,7 @@ impl SimConfig {
         if self.ethereum.enabled {
             self.ethereum.validate()?;
         }
+        self.faults.validate().map_err(SimError::Config)?;
         for (i, u) in self.underlyings.iter().enumerate() {
             let name = &u.name;
             if name.is_empty() || self.underlyings[..i].iter().any(|o| o.name.eq_ignore_ascii_case(name)) {
@@ -331,6 +340,8 @@ pub struct SimStats {
     pub pong_timeouts: u64,
     /// REST requests answered.
     pub rest_requests: u64,
+    /// Faults injected (all zero while faults are off).
+    pub faults: FaultStats,
 }
 
 /// A running simulator: its thread, its address and a window on its market.
@@ -422,7 +433,24 @@ impl Simulator {
 
     /// The server's counters now.
     pub fn stats(&self) -> SimStats {
-        self.shared.stats.read()
+        SimStats { faults: self.shared.fault_stats(), ..self.shared.stats.read() }
+    }
+
+    /// Replaces the fault configuration of a running simulator (a test turns faults off before
+    /// it compares books); [`FaultConfig::default`] stops every fault.
+    ///
+    /// # Errors
+    /// [`SimError::Config`] for an invalid configuration, which is not applied.
+    pub fn set_faults(&self, cfg: FaultConfig) -> Result<(), SimError> {
+        cfg.validate().map_err(SimError::Config)?;
+        self.shared.set_faults(cfg);
+        Ok(())
+    }
+
+    /// Stops (`true`) or restarts the market: while paused nothing changes and no market data is
+    /// sent, so a client's books can be compared with [`Simulator::book_snapshot`] at rest.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The simulator's current book of an instrument, full depth; `None` for an unknown id.

@@ -33,6 +33,7 @@ use super::binance::{self, Control, ControlError, Protocol, StreamKind, WireSymb
 use super::eth::{self, EthChain};
 use super::eth_rpc::EthNode;
 use super::eth_ws;
+use super::faults::{ClientFaults, FaultConfig, FaultHub, FaultStats, FrameClass, SessionFault};
 use super::model::{Market, SimEvent};
 use super::topics::{self, TopicSymbol};
 use super::{SimConfig, SimError, SimStats};
@@ -82,6 +83,7 @@ impl Stats {
             slow_disconnects: get(&self.slow_disconnects),
             pong_timeouts: get(&self.pong_timeouts),
             rest_requests: get(&self.rest_requests),
+            faults: FaultStats::default(),
         }
     }
 }
@@ -97,21 +99,80 @@ struct Client {
     streams: BTreeSet<StreamKey>,
     tx: mpsc::Sender<Utf8Bytes>,
     kick: Arc<Notify>,
+    /// The session's fault injection (inert while faults are off).
+    faults: ClientFaults,
+}
+
+/// The frame a session's queue carries to tell the session to end after the frames before it
+/// (an injected disconnect): data frames are never empty.
+const END_OF_SESSION: &str = "";
+
+/// Queues every frame of `frames` to `c`; false (after kicking it) when its queue is full.
+fn queue_all(c: &Client, frames: &mut Vec<Utf8Bytes>) -> bool {
+    for frame in frames.drain(..) {
+        match c.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                c.kick.notify_one();
+                return false;
+            }
+            Err(TrySendError::Closed(_)) => return false,
+        }
+    }
+    true
 }
 
 /// Who is subscribed to what.
-#[derive(Default)]
 struct Hub {
     next_id: u64,
     clients: Vec<Client>,
+    /// Fault configuration and the snapshots served, for every session's fault decisions.
+    faults: FaultHub,
+    fault_stats: FaultStats,
+    /// Frames decided for one client, reused.
+    scratch: Vec<Utf8Bytes>,
 }
 
 impl Hub {
-    fn add(&mut self, combined: bool, streams: Vec<StreamKey>, tx: mpsc::Sender<Utf8Bytes>, kick: Arc<Notify>) -> u64 {
+    fn new(faults: FaultConfig, instruments: usize) -> Self {
+        Self {
+            next_id: 0,
+            clients: Vec::new(),
+            faults: FaultHub::new(faults, instruments),
+            fault_stats: FaultStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Registers a client; `notice(time_ms)` builds the protocol's venue shutdown notice as this
+    /// client gets it, which fault injection may send (`None`: the protocol has none).
+    fn add(
+        &mut self,
+        combined: bool,
+        streams: Vec<StreamKey>,
+        tx: mpsc::Sender<Utf8Bytes>,
+        kick: Arc<Notify>,
+        notice: Option<fn(i64) -> String>,
+    ) -> u64 {
         self.next_id += 1;
         let streams = streams.into_iter().collect();
-        self.clients.push(Client { id: self.next_id, combined, streams, tx, kick });
+        let faults = self.faults.session(Instant::now().into_std(), notice);
+        self.clients.push(Client { id: self.next_id, combined, streams, tx, kick, faults });
         self.next_id
+    }
+
+    /// Session-level faults due now: stalls start and end, sessions are told to end.
+    fn tick(&mut self, time_ms: i64) {
+        let now = Instant::now().into_std();
+        let Self { clients, faults, fault_stats, scratch, .. } = self;
+        clients.retain_mut(|c| {
+            scratch.clear();
+            let fault = c.faults.tick(faults, fault_stats, now, time_ms, scratch);
+            if fault == SessionFault::End {
+                scratch.push(END_OF_SESSION.into());
+            }
+            queue_all(c, scratch) && fault == SessionFault::None
+        });
     }
 
     fn remove(&mut self, id: u64) {
@@ -126,27 +187,25 @@ impl Hub {
         self.clients.iter().any(|c| c.streams.contains(key))
     }
 
-    /// Queues `data` (the payload of stream `name`) to every subscriber; a subscriber whose
-    /// queue is full is told to go and dropped from the hub.
-    fn publish(&mut self, key: &StreamKey, name: &str, data: &str) {
+    /// Queues `data` (the payload of stream `name`, a frame of `class`) to every subscriber,
+    /// through its session's faults; a subscriber whose queue is full is told to go and dropped
+    /// from the hub.
+    fn publish(&mut self, key: &StreamKey, name: &str, data: &str, class: FrameClass) {
         let (mut raw, mut wrapped) = (None::<Utf8Bytes>, None::<Utf8Bytes>);
-        self.clients.retain(|c| {
+        let now = Instant::now().into_std();
+        let Self { clients, faults, fault_stats, scratch, .. } = self;
+        clients.retain_mut(|c| {
             if !c.streams.contains(key) {
                 return true;
             }
             let frame = if c.combined {
-                wrapped.get_or_insert_with(|| binance::combined(name, data).into()).clone()
+                wrapped.get_or_insert_with(|| binance::combined(name, data).into())
             } else {
-                raw.get_or_insert_with(|| data.into()).clone()
+                raw.get_or_insert_with(|| data.into())
             };
-            match c.tx.try_send(frame) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    c.kick.notify_one();
-                    false
-                }
-                Err(TrySendError::Closed(_)) => false,
-            }
+            scratch.clear();
+            c.faults.on_frame(faults, fault_stats, class, frame, now, scratch);
+            queue_all(c, scratch)
         });
     }
 }
@@ -236,7 +295,7 @@ impl Shared {
             instruments,
             topics,
             paused: std::sync::atomic::AtomicBool::new(false),
-            hub: Mutex::new(Hub::default()),
+            hub: Mutex::new(Hub::new(cfg.faults.clone(), registry.len())),
             step: Duration::from_millis(cfg.step_ms),
             ping_interval: Duration::from_secs(cfg.ping_interval_s),
             pong_timeout: Duration::from_secs(cfg.pong_timeout_s),
@@ -251,6 +310,17 @@ impl Shared {
 
     fn lock_hub(&self) -> MutexGuard<'_, Hub> {
         self.hub.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counters of injected faults.
+    pub(crate) fn fault_stats(&self) -> FaultStats {
+        self.lock_hub().fault_stats
+    }
+
+    /// Replaces the fault configuration; sessions keep their RNG and timers, but inject nothing
+    /// while `cfg` enables nothing.
+    pub(crate) fn set_faults(&self, cfg: FaultConfig) {
+        self.lock_hub().faults.cfg = cfg;
     }
 
     fn wire(&self, id: InstrumentId) -> &WireSymbol {
@@ -271,15 +341,24 @@ impl Shared {
         Some((InstrumentId(u32::try_from(i).ok()?), kind))
     }
 
-    /// Formats and queues every event somebody is subscribed to.
-    fn publish(&self, events: &[SimEvent], buf: &mut String) {
+    /// Runs session faults due at simulated `time_ms`, then formats and queues every event
+    /// somebody is subscribed to.
+    fn publish(&self, events: &[SimEvent], buf: &mut String, time_ms: i64) {
         let mut hub = self.lock_hub();
+        hub.tick(time_ms);
         for ev in events {
             let Some(kind) = StreamKind::of_event(ev) else { continue };
             let key = (ev.instrument(), kind);
             if let Some(t) = &self.topics[key.0.index()] {
                 if topics::write_event(buf, ev, t) && hub.wants(&key) {
-                    hub.publish(&key, "", buf);
+                    let stream = (u64::from(key.0.0) << 8) | kind as u64;
+                    let class = match ev {
+                        SimEvent::Depth { instrument, .. } => {
+                            FrameClass::Diff { stream, instrument: instrument.index(), last_id: t.book_seq() }
+                        }
+                        _ => FrameClass::Other { stream },
+                    };
+                    hub.publish(&key, "", buf, class);
                 }
                 continue;
             }
@@ -289,7 +368,14 @@ impl Shared {
             let wire = self.wire(key.0);
             buf.clear();
             binance::write_event(buf, ev, wire);
-            hub.publish(&key, &wire.stream_name(kind), buf);
+            let stream = (u64::from(key.0.0) << 8) | kind as u64;
+            let class = match ev {
+                SimEvent::Depth { instrument, diff, .. } => {
+                    FrameClass::Diff { stream, instrument: instrument.index(), last_id: diff.last_update_id }
+                }
+                _ => FrameClass::Other { stream },
+            };
+            hub.publish(&key, &wire.stream_name(kind), buf, class);
         }
     }
 
@@ -314,6 +400,7 @@ impl Shared {
         let mut hub = self.lock_hub();
         let Some(client) = hub.client(id) else { return first };
         let mut queued: Vec<String> = acks.collect();
+        let mut served = Vec::new();
         for key in keys {
             if !subscribe {
                 client.streams.remove(&key);
@@ -322,6 +409,7 @@ impl Shared {
                 let (snap, time_ms) = (market.snapshot(key.0, usize::MAX), market.time_ms());
                 if let (Some(snap), Some(t)) = (snap, &self.topics[key.0.index()]) {
                     queued.push(topics::book_snapshot(t, &snap, time_ms));
+                    served.push((key.0.index(), t.book_seq()));
                 }
             }
         }
@@ -330,6 +418,11 @@ impl Shared {
             if client.tx.try_send(frame.into()).is_err() {
                 client.kick.notify_one();
             }
+        }
+        // The snapshot heals the stream for fault injection, in the book sequence its deltas carry.
+        let now = Instant::now().into_std();
+        for (instrument, seq) in served {
+            hub.faults.snapshot_served(instrument, seq, now);
         }
         first
     }
@@ -420,8 +513,12 @@ async fn drive_market(shared: Arc<Shared>) {
         tick.tick().await;
         if shared.paused.load(Ordering::Relaxed) {
             // Paused: publish what changed since the last diff, and stand still.
-            shared.lock_market().flush_depth(&mut events);
-            shared.publish(&events, &mut buf);
+            let time_ms = {
+                let mut market = shared.lock_market();
+                market.flush_depth(&mut events);
+                market.time_ms()
+            };
+            shared.publish(&events, &mut buf, time_ms);
             events.clear();
             continue;
         }
@@ -430,15 +527,16 @@ async fn drive_market(shared: Arc<Shared>) {
         if due <= done {
             continue;
         }
-        {
+        let time_ms = {
             let mut market = shared.lock_market();
             for _ in done..due {
                 market.step(&mut events);
             }
-        }
+            market.time_ms()
+        };
         bump(&shared.stats.steps, due - done);
         done = due;
-        shared.publish(&events, &mut buf);
+        shared.publish(&events, &mut buf, time_ms);
         events.clear();
     }
 }
@@ -635,6 +733,10 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, stop: watc
                 let mut market = shared.lock_market();
                 (market.snapshot(instrument, limit), market.time_ms())
             };
+            if let Some(snap) = &snap {
+                let now = Instant::now().into_std();
+                shared.lock_hub().faults.snapshot_served(instrument.index(), snap.last_update_id, now);
+            }
             bump(&shared.stats.rest_requests, 1);
             match snap {
                 Some(snap) => {
@@ -683,27 +785,34 @@ pub(super) enum End {
     ClientClosed,
     /// The socket failed or reached its end.
     Gone,
+    /// Fault injection ended it (a disconnect, or after a shutdown notice).
+    Fault,
 }
 
 pub(super) async fn send(ws: &mut WebSocketStream<TcpStream>, msg: Message) -> bool {
     matches!(timeout(WRITE_TIMEOUT, ws.send(msg)).await, Ok(Ok(())))
 }
 
-/// Writes `first` and whatever else is queued (up to a batch), then flushes once.
+/// Writes `first` and whatever else is queued (up to a batch), then flushes once; returns the
+/// frames written and whether the batch stopped at [`END_OF_SESSION`].
 pub(super) async fn write_batch(
     ws: &mut WebSocketStream<TcpStream>,
     first: Utf8Bytes,
     rx: &mut mpsc::Receiver<Utf8Bytes>,
-) -> Result<u64, tungstenite::Error> {
+) -> Result<(u64, bool), tungstenite::Error> {
     ws.feed(Message::Text(first)).await?;
-    let mut n = 1;
+    let (mut n, mut end) = (1, false);
     while n < WRITE_BATCH {
         let Ok(frame) = rx.try_recv() else { break };
+        if frame.as_str() == END_OF_SESSION {
+            end = true;
+            break;
+        }
         ws.feed(Message::Text(frame)).await?;
         n += 1;
     }
     ws.flush().await?;
-    Ok(n)
+    Ok((n, end))
 }
 
 /// Runs one websocket session: queued frames out, control requests in, pings, and the
@@ -718,7 +827,8 @@ async fn run_client(
 ) {
     let (tx, mut rx) = mpsc::channel(shared.client_queue);
     let kick = Arc::new(Notify::new());
-    let id = shared.lock_hub().add(combined, streams, tx, Arc::clone(&kick));
+    let notice: fn(i64) -> String = if combined { binance_notice_combined } else { binance::server_shutdown };
+    let id = shared.lock_hub().add(combined, streams, tx, Arc::clone(&kick), Some(notice));
     let end = session_loop(&mut ws, shared, &mut stop, &kick, &mut rx, |text| shared.control(id, venue, text)).await;
     shared.lock_hub().remove(id);
     close_session(ws, shared, end, || {
@@ -729,6 +839,11 @@ async fn run_client(
         })
     })
     .await;
+}
+
+/// Binance's shutdown notice as a combined stream carries it.
+fn binance_notice_combined(time_ms: i64) -> String {
+    binance::combined("!serverShutdown", &binance::server_shutdown(time_ms))
 }
 
 /// The loop of one websocket session, shared by the venue and Ethereum endpoints: pings and
@@ -782,13 +897,20 @@ pub(super) async fn session_loop(
             },
             frame = rx.recv() => {
                 let Some(frame) = frame else { break End::Slow };
+                if frame.as_str() == END_OF_SESSION {
+                    break End::Fault;
+                }
                 // A stalled write must not hide a kick or a shutdown.
                 tokio::select! {
                     biased;
                     _ = stop.changed() => break End::Shutdown,
                     () = kick.notified() => break End::Slow,
                     written = timeout(WRITE_TIMEOUT, write_batch(ws, frame, rx)) => match written {
-                        Ok(Ok(n)) => bump(&shared.stats.frames_sent, n),
+                        Ok(Ok((n, false))) => bump(&shared.stats.frames_sent, n),
+                        Ok(Ok((n, true))) => {
+                            bump(&shared.stats.frames_sent, n);
+                            break End::Fault;
+                        }
                         Ok(Err(_)) => break End::Gone,
                         Err(_) => break End::Slow,
                     },
@@ -824,6 +946,7 @@ pub(super) async fn close_session(
             bump(&shared.stats.pong_timeouts, 1);
             (CloseCode::Policy, "pong timeout")
         }
+        End::Fault => (CloseCode::Again, "injected fault"),
     };
     let _ = timeout(CLOSE_TIMEOUT, async {
         if let Some(frame) = farewell() {
@@ -843,15 +966,15 @@ mod tests {
 
     #[test]
     fn a_full_queue_kicks_the_client_and_drops_it() {
-        let mut hub = Hub::default();
+        let mut hub = Hub::new(FaultConfig::default(), 1);
         let (tx, mut rx) = mpsc::channel(2);
         let kick = Arc::new(Notify::new());
         let key = (InstrumentId(0), StreamKind::BookTicker);
-        let id = hub.add(true, vec![key], tx, Arc::clone(&kick));
+        let id = hub.add(true, vec![key], tx, Arc::clone(&kick), None);
         let (tx2, mut rx2) = mpsc::channel(100);
-        hub.add(false, vec![key], tx2, Arc::new(Notify::new()));
+        hub.add(false, vec![key], tx2, Arc::new(Notify::new()), None);
         for _ in 0..3 {
-            hub.publish(&key, "btcusdt@bookTicker", r#"{"u":1}"#);
+            hub.publish(&key, "btcusdt@bookTicker", r#"{"u":1}"#, FrameClass::Other { stream: 0 });
         }
         assert!(hub.client(id).is_none());
         assert_eq!(hub.clients.len(), 1);
