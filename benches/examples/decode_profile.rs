@@ -6,7 +6,7 @@
 //! valgrind --tool=callgrind ./target/release/examples/decode_profile book_ticker 100000
 //! ```
 //!
-//! Kinds: `book_ticker`, `depth_5x5`, `px_parse`, `validate` / `members` (the scanner alone on
+//! Kinds: `book_ticker`, `depth_5x5`, `px_parse`, `serde_book_ticker` (the serde_json baseline), `validate` / `members` (the scanner alone on
 //! the book ticker). Instructions per message ≈ total / N.
 
 use std::hint::black_box;
@@ -44,6 +44,27 @@ fn main() {
                 }
             }
             println!("{count}");
+            return;
+        }
+        "serde_book_ticker" => {
+            // The plain baseline of `stages.rs`: serde_json into owned strings, same exact parse.
+            #[derive(serde::Deserialize)]
+            #[allow(dead_code, non_snake_case)]
+            struct T {
+                u: u64,
+                s: String,
+                b: String,
+                B: String,
+                a: String,
+                A: String,
+            }
+            let mut acc = 0i64;
+            for _ in 0..n {
+                let t: T = serde_json::from_slice(black_box(BOOK_TICKER)).expect("baseline");
+                acc ^= Px::parse(t.b.as_bytes(), s(8)).map_or(0, |p| p.0)
+                    ^ Px::parse(t.a.as_bytes(), s(8)).map_or(0, |p| p.0);
+            }
+            println!("{acc}");
             return;
         }
         "px_parse" => {

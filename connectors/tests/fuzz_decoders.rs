@@ -110,9 +110,12 @@ fn check_decoder(dec: &mut impl FeedDecoder, frame: &[u8]) -> Result<(), TestCas
     Ok(())
 }
 
+/// The first two strings of each row.
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The general walk that [`for_each_string_row`] replaces on validated arrays: every row an
 /// array of `width` escape-free strings, read with [`Elements`].
-fn rows_reference(array: &[u8], width: usize, stop_at_extra: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DecodeError> {
+fn rows_reference(array: &[u8], width: usize, stop_at_extra: bool) -> Result<Rows, DecodeError> {
     let wrong = DecodeError::WrongType("f");
     let mut rows = Vec::new();
     let mut it = Elements::new(array);
