@@ -118,7 +118,18 @@ impl<'a> Ctx<'a> {
         strategy: StrategyId,
         intents: &'a mut Intents,
     ) -> Self {
-        Self { now_ns, registry, books, portfolio, halted, strategy, intents, pools: &NO_POOLS, routes: None, depth: None }
+        Self {
+            now_ns,
+            registry,
+            books,
+            portfolio,
+            halted,
+            strategy,
+            intents,
+            pools: &NO_POOLS,
+            routes: None,
+            depth: None,
+        }
     }
 
     /// The same context reading AMM pool state from `pools` (the core passes its own; without
