@@ -82,7 +82,9 @@ pub struct RingStats {
     pub full_waits: CachePadded<AtomicU64>,
 }
 
-/// A bounded single-producer single-consumer ring with counters.
+/// A bounded lock-free ring with counters. Each hot path uses it one producer to one consumer;
+/// the queue underneath (crossbeam's `ArrayQueue`) is also safe with several producers, which the
+/// core's market ring relies on when the DEX feed thread pushes beside the I/O thread.
 #[derive(Debug)]
 pub struct Ring<T> {
     queue: ArrayQueue<T>,

@@ -413,7 +413,9 @@ fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
         let (ring, stop) = (Arc::clone(&ring), Arc::clone(&stop));
         std::thread::spawn(move || opened.writer.run(&ring, &stop))
     };
-    let mut core = Core::new(Arc::clone(&reg), vec![Churn { n: 0 }], RiskConfig::default()).with_journal(ring);
+    // Simulated time runs a µs per step: lift the venue order-rate bucket out of the way.
+    let risk = RiskConfig { venue_orders_per_s: 100_000_000, venue_order_burst: 100_000, ..RiskConfig::default() };
+    let mut core = Core::new(Arc::clone(&reg), vec![Churn { n: 0 }], risk).with_journal(ring);
     let mut paper = PaperGateway::new(Arc::clone(&reg), &PaperConfig { latency_us: 3, max_resting: 64 });
     let mut t = 1_000_000u64;
     let mut cmds = Vec::new();
