@@ -366,6 +366,7 @@ impl Report {
                 let (entries, exits, repairs, max_unhedged_ns) = match s {
                     AnyStrategy::Basis(b) => (b.entries, b.exits, b.repairs, b.max_unhedged_seen_ns),
                     AnyStrategy::Hedger(h) => (h.hedges, 0, 0, 0),
+                    AnyStrategy::Fade(f) => (f.clips, 0, 0, 0),
                 };
                 let pnl = core.portfolio().strategy_totals(StrategyId(i as u16), registry, core.books());
                 let row = StrategyRow {

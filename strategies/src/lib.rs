@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod basis;
+pub mod fade;
 pub mod hedger;
 pub mod models;
 
@@ -50,6 +51,8 @@ pub enum StrategyConfig {
     Basis(BasisConfig),
     /// Delta-neutral hedger of options, LP positions and spot/perp positions.
     Hedger(HedgerConfig),
+    /// The worked example of `docs/writing-a-strategy.md`: fades sharp moves from an average.
+    Fade(fade::FadeConfig),
 }
 
 /// Every strategy crossbar ships, as one enum for static dispatch.
@@ -59,6 +62,8 @@ pub enum AnyStrategy {
     Basis(BasisStrategy),
     /// See [`HedgerStrategy`].
     Hedger(HedgerStrategy),
+    /// See [`fade::FadeStrategy`].
+    Fade(fade::FadeStrategy),
 }
 
 /// Builds the configured strategies against this run's instruments.
@@ -71,6 +76,7 @@ pub fn build(configs: &[StrategyConfig], registry: &Registry) -> Result<Vec<AnyS
         .map(|c| match c {
             StrategyConfig::Basis(b) => BasisStrategy::new(b, registry).map(AnyStrategy::Basis),
             StrategyConfig::Hedger(h) => HedgerStrategy::new(h, registry).map(AnyStrategy::Hedger),
+            StrategyConfig::Fade(f) => fade::FadeStrategy::new(f, registry).map(AnyStrategy::Fade),
         })
         .collect()
 }
@@ -80,6 +86,7 @@ impl Strategy for AnyStrategy {
         match self {
             Self::Basis(s) => s.name(),
             Self::Hedger(s) => s.name(),
+            Self::Fade(s) => s.name(),
         }
     }
 
@@ -88,6 +95,7 @@ impl Strategy for AnyStrategy {
         match self {
             Self::Basis(s) => s.on_market(ev, ctx),
             Self::Hedger(s) => s.on_market(ev, ctx),
+            Self::Fade(s) => s.on_market(ev, ctx),
         }
     }
 
@@ -95,6 +103,7 @@ impl Strategy for AnyStrategy {
         match self {
             Self::Basis(s) => s.on_order(ev, tag, ctx),
             Self::Hedger(s) => s.on_order(ev, tag, ctx),
+            Self::Fade(s) => s.on_order(ev, tag, ctx),
         }
     }
 
@@ -102,6 +111,7 @@ impl Strategy for AnyStrategy {
         match self {
             Self::Basis(s) => s.on_refused(intent, reason, ctx),
             Self::Hedger(s) => s.on_refused(intent, reason, ctx),
+            Self::Fade(s) => s.on_refused(intent, reason, ctx),
         }
     }
 
@@ -109,6 +119,7 @@ impl Strategy for AnyStrategy {
         match self {
             Self::Basis(s) => s.on_timer(ctx),
             Self::Hedger(s) => s.on_timer(ctx),
+            Self::Fade(s) => s.on_timer(ctx),
         }
     }
 }

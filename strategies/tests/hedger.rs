@@ -131,7 +131,7 @@ fn reserves(base: u128, quote: u128) -> PoolReserves {
 fn hedger(core: &Core<AnyStrategy>) -> &HedgerStrategy {
     match &core.strategies()[0] {
         AnyStrategy::Hedger(h) => h,
-        AnyStrategy::Basis(_) => unreachable!(),
+        other => panic!("not the hedger: {other:?}"),
     }
 }
 
