@@ -4,8 +4,8 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
@@ -21,12 +21,26 @@ use crossbar_strategies::{AnyStrategy, StrategyConfig};
 
 struct Counting;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Counted per thread: the tests of this binary run in parallel, and one's set-up must not count
+// as the other's allocations.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
 
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
+fn count_alloc() {
+    // `try_with`: allocations during thread teardown are not counted rather than panicking.
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs_on_this_thread() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls in a thread-local that
+// never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -35,7 +49,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count_alloc();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -116,13 +130,13 @@ fn pool_events_allocate_nothing_in_the_core() {
     for ev in &blocks[0] {
         core.on_market(ev, ev.recv_ns, ev.recv_ns, &mut sink);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_on_this_thread();
     for ev in blocks[1..].iter().flatten() {
         core.on_market(ev, ev.recv_ns, ev.recv_ns, &mut sink);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_on_this_thread() - before;
     let probe = std::hint::black_box(vec![0u8; 16]);
-    assert!(ALLOCS.load(Ordering::Relaxed) > before + allocs, "allocator probe not counted");
+    assert!(allocs_on_this_thread() > before + allocs, "allocator probe not counted");
     drop(probe);
     assert_eq!(allocs, 0, "heap allocations while applying {} pool events", 49 * 11);
     let s = &core.strategies()[0];
@@ -240,14 +254,14 @@ fn the_hedger_on_pool_events_allocates_nothing() {
     for n in 0..3 {
         round(&mut core, n, &mut t, &mut step);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_on_this_thread();
     let mut hedges = 0;
     for n in 3..50 {
         hedges += round(&mut core, n, &mut t, &mut step);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_on_this_thread() - before;
     let probe = std::hint::black_box(vec![0u8; 16]);
-    assert!(ALLOCS.load(Ordering::Relaxed) > before + allocs, "allocator probe not counted");
+    assert!(allocs_on_this_thread() > before + allocs, "allocator probe not counted");
     drop(probe);
     assert!(hedges >= 47 * 2, "every block and every pending swap made a hedge ({hedges})");
     assert_eq!(allocs, 0, "heap allocations in {hedges} hedges on pool events");
