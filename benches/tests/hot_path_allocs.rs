@@ -1,36 +1,11 @@
 //! Proves the hot path allocates nothing per event after warm-up: frame → decode → ring → core
 //! → decision → risk → OMS → gateway → fills → positions, counted by a global allocator.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbar_benches::{HotPath, spot_book_ticker, usdm_book_ticker};
 
-struct Counting;
+mod support;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use support::allocs_on_this_thread;
 
 /// Frames that make the basis open and close repeatedly: the perp bid swings above and below
 /// the spot ask by more than fees plus the thresholds.
@@ -61,7 +36,7 @@ fn zero_heap_allocations_per_event_after_warm_up() {
     }
     assert!(warm_commands > 0, "warm-up must exercise the order path");
 
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_on_this_thread();
     let mut commands = 0;
     for frames in &rounds[1..] {
         for (f, usdm) in frames {
@@ -69,10 +44,10 @@ fn zero_heap_allocations_per_event_after_warm_up() {
             commands += path.step(f, *usdm, t);
         }
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_on_this_thread() - before;
     // The counter itself must work, or this test could not fail.
     let probe = std::hint::black_box(vec![0u8; 16]);
-    assert!(ALLOCS.load(Ordering::Relaxed) > before + allocs, "allocator probe not counted");
+    assert!(allocs_on_this_thread() > before + allocs, "allocator probe not counted");
     drop(probe);
     let events = path.core.counters().market_events;
     assert!(commands > 10, "the measured window must send orders too (sent {commands})");

@@ -1,10 +1,7 @@
 //! Proves pool events cost the core no heap allocation: pool states and pending swaps applied to
 //! the core's pool table and read by a strategy (confirmed and pending-adjusted prices) through
 //! `Ctx`, counted by a global allocator after warm-up.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
 use crossbar_engine::core::Core;
@@ -19,44 +16,9 @@ use crossbar_engine::risk::RiskConfig;
 use crossbar_engine::strategy::{Ctx, Strategy};
 use crossbar_strategies::{AnyStrategy, StrategyConfig};
 
-struct Counting;
+mod support;
 
-// Counted per thread: the tests of this binary run in parallel, and one's set-up must not count
-// as the other's allocations.
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_alloc() {
-    // `try_with`: allocations during thread teardown are not counted rather than panicking.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs_on_this_thread() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls in a thread-local that
-// never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_alloc();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_alloc();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use support::allocs_on_this_thread;
 
 /// Reads both pool prices on every event and counts how often the pending one is below.
 #[derive(Default)]

@@ -1,11 +1,8 @@
 //! Proves routing allocates nothing after warm-up: a strategy intent planned across three venue
 //! depth books, children through risk and the OMS, partial fills and expiries re-routed, order
 //! ends purged, counted by a global allocator.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
@@ -19,30 +16,9 @@ use crossbar_engine::risk::RiskConfig;
 use crossbar_engine::router::{RouteIntent, Urgency};
 use crossbar_engine::strategy::{Ctx, Strategy};
 
-struct Counting;
+mod support;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use support::allocs_on_this_thread;
 
 /// Routes a 1.5 BTC buy on every public trade.
 struct Router;
@@ -181,13 +157,13 @@ fn zero_heap_allocations_per_routed_intent_after_warm_up() {
     for _ in 0..3 {
         round(&mut core, &mut cmds, &mut open);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs_on_this_thread();
     for _ in 0..20 {
         round(&mut core, &mut cmds, &mut open);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocs_on_this_thread() - before;
     let probe = std::hint::black_box(vec![0u8; 16]);
-    assert!(ALLOCS.load(Ordering::Relaxed) > before + allocs, "allocator probe not counted");
+    assert!(allocs_on_this_thread() > before + allocs, "allocator probe not counted");
     drop(probe);
     let r = *core.router().counters();
     assert_eq!(r.intents, 23, "one routed intent per round");
