@@ -11,6 +11,7 @@ pub mod feed;
 pub mod io;
 pub mod json;
 pub mod okx;
+pub mod order;
 pub mod sim;
 pub mod snapshot;
 pub mod venue;

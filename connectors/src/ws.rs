@@ -65,6 +65,12 @@ pub enum Read<'a> {
 pub struct WsConn {
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
     url: String,
+    /// Raw frames ([`WsConn::send_raw_text`]) not yet written, whole frames only.
+    raw_out: Vec<u8>,
+    /// How much of `raw_out` the socket has taken.
+    raw_written: usize,
+    /// State of the masking-key generator.
+    mask_state: u64,
 }
 
 impl std::fmt::Debug for WsConn {
@@ -119,7 +125,10 @@ impl WsConn {
         let (ws, _response) = tungstenite::client_tls_with_config(request, stream, Some(config), connector)
             .map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
         tcp(&ws).set_nonblocking(true).map_err(conn_err)?;
-        Ok(Self { ws, url: url.to_owned() })
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let mask_state = (seed ^ u64::from(tcp(&ws).as_raw_fd().unsigned_abs()).rotate_left(32)) | 1;
+        Ok(Self { ws, url: url.to_owned(), raw_out: Vec::with_capacity(RAW_OUT_CAPACITY), raw_written: 0, mask_state })
     }
 
     /// The raw file descriptor, for registration with `mio`.
@@ -182,16 +191,72 @@ impl WsConn {
         }
     }
 
-    /// Writes queued frames (pongs, sends) as far as the socket takes them.
+    /// Sends a text message the caller encoded in its own buffer, without allocating: the
+    /// frame (header, masking key, masked payload) is built in a buffer the connection owns and
+    /// written straight to the socket, after anything tungstenite still holds, so frames never
+    /// interleave. This is the per-order path: an order's bytes are on the socket (or in its
+    /// send buffer) when it returns `Ok`, unless the socket is full, when they go out on the
+    /// next [`WsConn::flush`].
+    ///
+    /// # Errors
+    /// [`WsError::Protocol`] / [`WsError::Closed`] when the connection is broken.
+    pub fn send_raw_text(&mut self, payload: &[u8]) -> Result<(), WsError> {
+        if self.raw_written == self.raw_out.len() {
+            self.raw_out.clear();
+            self.raw_written = 0;
+        }
+        self.raw_out.push(0x81); // FIN, text
+        let len = payload.len();
+        if len < 126 {
+            self.raw_out.push(0x80 | len as u8);
+        } else if len <= usize::from(u16::MAX) {
+            self.raw_out.push(0x80 | 126);
+            self.raw_out.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            self.raw_out.push(0x80 | 127);
+            self.raw_out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        // xorshift64*: masking keys need only be unpredictable to intermediaries.
+        self.mask_state ^= self.mask_state >> 12;
+        self.mask_state ^= self.mask_state << 25;
+        self.mask_state ^= self.mask_state >> 27;
+        let key = (self.mask_state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32;
+        let mask = key.to_be_bytes();
+        self.raw_out.extend_from_slice(&mask);
+        let start = self.raw_out.len();
+        self.raw_out.extend_from_slice(payload);
+        for (i, b) in self.raw_out[start..].iter_mut().enumerate() {
+            *b ^= mask[i & 3];
+        }
+        self.flush()
+    }
+
+    /// Writes queued frames (pongs, sends, raw frames) as far as the socket takes them.
     ///
     /// # Errors
     /// [`WsError::Protocol`] when the connection is broken.
     pub fn flush(&mut self) -> Result<(), WsError> {
         match self.ws.flush() {
+            Ok(()) => {}
+            // Tungstenite still holds part of a frame: raw frames wait behind it.
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(tungstenite::Error::ConnectionClosed) => return Err(WsError::Closed),
+            Err(e) => return Err(WsError::Protocol(e)),
+        }
+        while self.raw_written < self.raw_out.len() {
+            let stream = self.ws.get_mut();
+            match std::io::Write::write(stream, &self.raw_out[self.raw_written..]) {
+                Ok(0) => return Err(WsError::Closed),
+                Ok(n) => self.raw_written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(WsError::Protocol(tungstenite::Error::Io(e))),
+            }
+        }
+        match std::io::Write::flush(self.ws.get_mut()) {
             Ok(()) => Ok(()),
-            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => Ok(()),
-            Err(tungstenite::Error::ConnectionClosed) => Err(WsError::Closed),
-            Err(e) => Err(WsError::Protocol(e)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(WsError::Protocol(tungstenite::Error::Io(e))),
         }
     }
 
@@ -201,6 +266,9 @@ impl WsConn {
         let _ = self.ws.flush();
     }
 }
+
+/// Bytes of raw frames a connection holds without growing (an order frame is well under 1 KiB).
+const RAW_OUT_CAPACITY: usize = 64 * 1024;
 
 /// The TCP socket under a plain or TLS websocket.
 fn tcp(ws: &WebSocket<MaybeTlsStream<TcpStream>>) -> &TcpStream {

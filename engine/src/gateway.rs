@@ -6,6 +6,7 @@
 //! events. A transport failure is reported as such, never as a venue rejection.
 
 use crate::event::{MarketEvent, OrderCommand, OrderEvent};
+use crate::instrument::VenueId;
 
 /// Why a gateway could not take a command. The order is not failed by this: its state stays
 /// unknown until the venue (or reconciliation) says.
@@ -47,4 +48,61 @@ pub trait Gateway {
 
     /// Hands every order event that is due by `now_ns` to `out`.
     fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent));
+
+    /// A descriptor that turns readable when the gateway has input to `poll` (its own epoll
+    /// instance, for a gateway with sockets), so an I/O thread sleeping in epoll wakes for it.
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// Periodic upkeep, about every millisecond: connects, logins, pings, reconnects.
+    fn maintain(&mut self, now_ns: u64) {
+        let _ = now_ns;
+    }
+
+    /// Appends one row of counters per venue this gateway serves, for the report.
+    fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
+        let _ = out;
+    }
+}
+
+/// What one venue's order entry did in a run: the report's `venues` rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VenueCounters {
+    /// The venue.
+    pub venue: VenueId,
+    /// The protocol its orders went over (`binance-ws-api`, `paper`, …).
+    pub gateway: &'static str,
+    /// New orders written to the venue.
+    pub orders_sent: u64,
+    /// Cancels written to the venue.
+    pub cancels_sent: u64,
+    /// Orders the venue accepted.
+    pub acks: u64,
+    /// Fills received (partial fills each count).
+    pub fills: u64,
+    /// Orders (or cancels) the venue refused.
+    pub rejects: u64,
+    /// Fills already seen (same trade id) and dropped.
+    pub duplicate_fills: u64,
+    /// Private frames that could not be decoded: dropped, counted.
+    pub malformed: u64,
+    /// Private frames of a kind the session does not use.
+    pub unknown: u64,
+    /// Successful connects and logins.
+    pub connects: u64,
+    /// Connections lost.
+    pub disconnects: u64,
+    /// Commands refused because the session was not connected and logged in.
+    pub not_ready: u64,
+    /// Cancel-all requests sent on reconnect (orders left open while the session was down).
+    pub cancel_alls: u64,
+    /// Requests the venue refused for its rate limit.
+    pub rate_limited: u64,
+    /// Latest estimate of venue clock minus local wall clock, ms.
+    pub clock_offset_ms: i64,
+    /// Weight or request budget used in the venue's current rate-limit window, as it reported.
+    pub rate_used: u64,
+    /// That window's limit, as the venue reported it (0: not reported).
+    pub rate_limit: u64,
 }

@@ -41,6 +41,7 @@
 
 mod decode;
 mod depth;
+pub mod trade;
 
 pub use depth::{DepthSnapshot, parse_depth_snapshot};
 

@@ -52,6 +52,7 @@
 
 mod decode;
 mod rest;
+pub mod trade;
 
 pub use rest::{OrderbookSnapshot, SnapshotError, parse_orderbook_snapshot};
 

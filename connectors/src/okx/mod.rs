@@ -44,6 +44,7 @@
 //! sequencer; this module only carries the ids.
 
 mod decode;
+pub mod trade;
 
 use crossbar_engine::event::MarketEvent;
 

@@ -43,14 +43,19 @@
 //! ```
 
 mod binance;
+mod binance_trade;
 pub mod book;
 mod bybit;
+mod bybit_trade;
 pub mod eth;
 mod eth_rpc;
 mod eth_ws;
+pub mod exchange;
 pub mod faults;
 pub mod model;
 mod okx;
+mod okx_trade;
+mod private;
 mod server;
 mod topics;
 
@@ -468,6 +473,19 @@ impl Simulator {
     /// Current simulated time, ms since the Unix epoch.
     pub fn sim_time_ms(&self) -> i64 {
         self.market().time_ms()
+    }
+
+    /// Registers an API key on venue `venue` (its configured name), with the default
+    /// balances: the simulator then accepts requests signed with it. A key registered twice
+    /// keeps its first account.
+    pub fn add_account(&self, venue: &str, credentials: crate::order::Credentials) -> exchange::AccountId {
+        self.shared.lock_exchange().add_account(venue, credentials)
+    }
+
+    /// Reads the back office (accounts, orders, fills, positions, balances), for tests and
+    /// reconciliation checks.
+    pub fn with_exchange<R>(&self, f: impl FnOnce(&exchange::Exchange) -> R) -> R {
+        f(&self.shared.lock_exchange())
     }
 
     fn market(&self) -> std::sync::MutexGuard<'_, Market> {

@@ -238,6 +238,12 @@ pub(crate) struct Shared {
     pub(super) client_queue: usize,
     /// The Ethereum JSON-RPC endpoint's node, when enabled.
     pub(super) eth: Option<Mutex<EthNode>>,
+    /// The venues' back office: accounts, orders, fills (lock order: market, then exchange).
+    pub(crate) exchange: Mutex<super::exchange::Exchange>,
+    /// Private sessions watching accounts.
+    pub(crate) private: Mutex<super::private::PrivateHub>,
+    /// The simulator's instruments (tick, lot, fees, scales).
+    pub(crate) registry: Registry,
 }
 
 impl Shared {
@@ -301,6 +307,9 @@ impl Shared {
             pong_timeout: Duration::from_secs(cfg.pong_timeout_s),
             client_queue: cfg.client_queue,
             eth,
+            exchange: Mutex::new(super::exchange::Exchange::new(registry, super::exchange::AccountDefaults::default())),
+            private: Mutex::new(super::private::PrivateHub::default()),
+            registry: registry.clone(),
         })
     }
 
@@ -327,8 +336,18 @@ impl Shared {
         &self.instruments[id.index()].1
     }
 
+    /// The protocol venue `venue` is served in.
+    pub(crate) fn venue_api(&self, venue: usize) -> VenueProtocol {
+        self.venues[venue].api
+    }
+
+    /// Venue `venue`'s configured name.
+    pub(crate) fn venue_name(&self, venue: usize) -> &str {
+        &self.venues[venue].name
+    }
+
     /// The instrument of `venue` with this exact venue symbol.
-    fn instrument(&self, venue: usize, symbol: &str) -> Option<InstrumentId> {
+    pub(crate) fn instrument(&self, venue: usize, symbol: &str) -> Option<InstrumentId> {
         let i = self.instruments.iter().position(|(v, w)| *v == venue && w.symbol == symbol)?;
         Some(InstrumentId(u32::try_from(i).ok()?))
     }
@@ -532,8 +551,11 @@ async fn drive_market(shared: Arc<Shared>) {
             for _ in done..due {
                 market.step(&mut events);
             }
-            market.time_ms()
+            let time_ms = market.time_ms();
+            shared.lock_exchange().on_market(&mut market, time_ms);
+            time_ms
         };
+        shared.publish_reports();
         bump(&shared.stats.steps, due - done);
         done = due;
         shared.publish(&events, &mut buf, time_ms);
@@ -577,6 +599,10 @@ enum Route {
     Depth { instrument: InstrumentId, limit: usize },
     /// The Ethereum JSON-RPC websocket.
     Eth { key: String },
+    /// A private websocket (order entry, account streams) on `venue`.
+    Private { venue: usize, path: super::private::PrivatePath, key: String },
+    /// A private REST request on `venue`: answered once the body is read.
+    PrivateRest { venue: usize },
     /// A plain reply (errors).
     Reply(u16, String),
 }
@@ -629,6 +655,9 @@ fn route(shared: &Shared, req: &Request) -> Route {
             return reply_error(400, -1, "missing Sec-WebSocket-Key");
         };
         let api = shared.venues[venue].api;
+        if let Some(path) = super::private::ws_route(api, &format!("/{rest}")) {
+            return Route::Private { venue, path, key: key.to_owned() };
+        }
         if TopicSymbol::serves(api) {
             if rest != TopicSymbol::ws_path(api) {
                 return reply_error(404, -1, "unknown path");
@@ -654,7 +683,8 @@ fn route(shared: &Shared, req: &Request) -> Route {
     }
     let protocol = shared.venues[venue].protocol;
     if format!("/{rest}") != protocol.depth_path() {
-        return reply_error(404, -1, "unknown path");
+        // Not public market data: the venue's private REST API (404 when not one of its paths).
+        return Route::PrivateRest { venue };
     }
     if req.method != "GET" {
         return reply_error(405, -1, "only GET is served");
@@ -750,12 +780,53 @@ async fn serve_connection(mut stream: TcpStream, shared: Arc<Shared>, stop: watc
             let Some(ws) = upgrade(stream, rest, &key).await else { return };
             run_client(ws, &shared, venue, combined, streams, stop).await;
         }
+        Route::Private { venue, path, key } => {
+            let Some(ws) = upgrade(stream, rest, &key).await else { return };
+            super::private::run_session(ws, &shared, venue, path, stop).await;
+        }
+        Route::PrivateRest { venue } => {
+            bump(&shared.stats.rest_requests, 1);
+            let Some(body) = read_body(&mut stream, &req, rest).await else {
+                return respond(&mut stream, 400, r#"{"code":-1,"msg":"malformed request body"}"#).await;
+            };
+            let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+            let path = path.strip_prefix('/').unwrap_or(path);
+            let path = path.find('/').map_or("/", |i| &path[i..]);
+            let private =
+                super::private::RestRequest { method: &req.method, path, query, headers: &req.headers, body: &body };
+            match super::private::rest(&shared, venue, &private) {
+                Some((status, body)) => respond(&mut stream, status, &body).await,
+                None => respond(&mut stream, 404, r#"{"code":-1,"msg":"unknown path"}"#).await,
+            }
+        }
         Route::Eth { key } => {
             let Some(node) = shared.eth.as_ref() else { return };
             let Some(ws) = upgrade(stream, rest, &key).await else { return };
             eth_ws::run_client(ws, &shared, node, stop).await;
         }
     }
+}
+
+/// Reads a request body of `content-length` bytes (the head's leftover `rest` first); `None`
+/// when it is too large, not UTF-8 or does not arrive in time.
+async fn read_body(stream: &mut TcpStream, req: &Request, mut rest: Vec<u8>) -> Option<String> {
+    let len = match req.header("content-length") {
+        None => 0,
+        Some(v) => v.trim().parse::<usize>().ok()?,
+    };
+    if len > MAX_CLIENT_MESSAGE {
+        return None;
+    }
+    let mut chunk = [0u8; 1024];
+    while rest.len() < len {
+        let n = timeout(HEAD_TIMEOUT, stream.read(&mut chunk)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        rest.extend_from_slice(&chunk[..n]);
+    }
+    rest.truncate(len);
+    String::from_utf8(rest).ok()
 }
 
 /// Completes the websocket handshake; `None` when the client went away.
@@ -1012,7 +1083,10 @@ mod tests {
             route(&shared, &get("/binance-usdm/fapi/v1/depth?symbol=ETHUSDT&limit=5")),
             Route::Depth { instrument: InstrumentId(3), limit: 5 }
         ));
-        assert!(matches!(route(&shared, &get("/binance-spot/fapi/v1/depth?symbol=BTCUSDT")), Route::Reply(404, _)));
+        assert!(matches!(
+            route(&shared, &get("/binance-spot/fapi/v1/depth?symbol=BTCUSDT")),
+            Route::PrivateRest { .. }
+        ));
         assert!(matches!(route(&shared, &get("/binance-spot/api/v3/depth?symbol=XRPUSDT")), Route::Reply(400, _)));
         assert!(matches!(route(&shared, &get("/nowhere/api/v3/depth")), Route::Reply(404, _)));
         assert!(matches!(route(&shared, &get("/ethereum")), Route::Reply(400, _)));

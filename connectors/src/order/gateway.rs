@@ -1,0 +1,112 @@
+//! [`VenueGateway`]: the order sessions of one I/O thread behind the engine's `Gateway` trait.
+//!
+//! Commands are routed to the session of their venue by a table indexed by `VenueId` (no
+//! search, no allocation). The sessions' sockets are registered with the gateway's own epoll
+//! instance, whose descriptor the I/O thread watches beside its feeds: a private frame wakes a
+//! parked I/O thread like a market frame does.
+
+use std::os::fd::AsRawFd as _;
+use std::time::Duration;
+
+use crossbar_engine::event::{OrderCommand, OrderEvent};
+use crossbar_engine::gateway::{Gateway, GatewayError, VenueCounters};
+use mio::{Events, Poll, Token};
+
+use super::OrderSession;
+
+/// Every venue session of one I/O thread, as one gateway.
+pub struct VenueGateway {
+    sessions: Vec<Box<dyn OrderSession>>,
+    /// `VenueId` index → index into `sessions`.
+    by_venue: Vec<Option<usize>>,
+    poll: Poll,
+    events: Events,
+}
+
+impl std::fmt::Debug for VenueGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.sessions.iter().map(|s| (s.venue(), s.gateway_name())).collect();
+        f.debug_struct("VenueGateway").field("sessions", &names).finish_non_exhaustive()
+    }
+}
+
+impl VenueGateway {
+    /// A gateway over `sessions` (one per venue).
+    ///
+    /// # Errors
+    /// When the OS refuses an epoll instance.
+    pub fn new(sessions: Vec<Box<dyn OrderSession>>) -> std::io::Result<Self> {
+        let venues = sessions.iter().map(|s| s.venue().index() + 1).max().unwrap_or(0);
+        let mut by_venue = vec![None; venues];
+        for (i, s) in sessions.iter().enumerate() {
+            by_venue[s.venue().index()] = Some(i);
+        }
+        Ok(Self { sessions, by_venue, poll: Poll::new()?, events: Events::with_capacity(64) })
+    }
+
+    /// Connects and logs every session in, waiting up to `timeout` for all to be ready: the run
+    /// starts trading only when its orders can leave. Returns how many sessions are ready.
+    pub fn connect_all(&mut self, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let now = crossbar_engine::clock::now_ns();
+            self.maintain(now);
+            self.poll(now, &mut |_| {});
+            let ready = self.sessions.iter().filter(|s| s.ready()).count();
+            if ready == self.sessions.len() || std::time::Instant::now() >= deadline {
+                return ready;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The sessions, for start-up reconciliation (`venue_state`).
+    pub fn sessions_mut(&mut self) -> &mut [Box<dyn OrderSession>] {
+        &mut self.sessions
+    }
+}
+
+impl Gateway for VenueGateway {
+    fn name(&self) -> &'static str {
+        match self.sessions.first() {
+            Some(s) if self.sessions.iter().all(|o| o.gateway_name() == s.gateway_name()) => s.gateway_name(),
+            _ => "venues",
+        }
+    }
+
+    fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError> {
+        let venue = match cmd {
+            OrderCommand::New { order, .. } => order.venue,
+            OrderCommand::Cancel { venue, .. } => *venue,
+            OrderCommand::Resync { .. } => return Err(GatewayError::NotServed),
+        };
+        let idx = self.by_venue.get(venue.index()).copied().flatten().ok_or(GatewayError::NotServed)?;
+        self.sessions[idx].send(cmd, now_ns)
+    }
+
+    fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {
+        // Drain the readiness edges so the descriptor re-arms; every session reads until it
+        // would block anyway.
+        let _ = self.poll.poll(&mut self.events, Some(Duration::ZERO));
+        for s in &mut self.sessions {
+            s.poll(now_ns, out);
+        }
+    }
+
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.poll.as_raw_fd())
+    }
+
+    fn maintain(&mut self, now_ns: u64) {
+        let registry = self.poll.registry();
+        for (i, s) in self.sessions.iter_mut().enumerate() {
+            s.maintain(now_ns, registry, Token(i));
+        }
+    }
+
+    fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
+        for s in &self.sessions {
+            out.push(VenueCounters { venue: s.venue(), gateway: s.gateway_name(), ..s.stats() });
+        }
+    }
+}
