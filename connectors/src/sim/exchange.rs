@@ -280,6 +280,11 @@ impl Exchange {
         id
     }
 
+    /// Every account, in registration order.
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
     /// The account of an API key on `venue`, to verify a request's signature with.
     pub fn account_by_key(&self, venue: &str, api_key: &str) -> Option<&Account> {
         let id = self.by_key.get(&(venue.to_owned(), api_key.to_owned()))?;

@@ -91,6 +91,11 @@ pub(crate) async fn run_session(
     }
 }
 
+/// First path segment of the simulator's own (not a venue's) endpoints: `GET /_sim/accounts`
+/// shows every account's positions, open orders and fills, for operators and tests checking
+/// that an engine's state equals the venue's. It never shows keys.
+pub(crate) const ADMIN_PATH: &str = "_sim";
+
 /// Sessions watching accounts.
 #[derive(Debug, Default)]
 pub(crate) struct PrivateHub {
@@ -123,6 +128,57 @@ impl Shared {
     /// Stops a subscription.
     pub(crate) fn unsubscribe_private(&self, id: u64) {
         self.lock_private().subs.retain(|(i, _, _)| *i != id);
+    }
+
+    /// Every account as JSON: per account its venue, index, net position per instrument (the
+    /// signed sum of its fills, spot and perpetual alike), open orders and fills (client id
+    /// and trade id), all quantities and prices as exact decimal strings.
+    pub(crate) fn accounts_json(&self) -> String {
+        use serde_json::json;
+        let ex = self.lock_exchange();
+        let reg = &self.registry;
+        let side = |s: super::book::Side| if s == super::book::Side::Bid { "BUY" } else { "SELL" };
+        let accounts: Vec<_> = ex
+            .accounts()
+            .iter()
+            .map(|a| {
+                let fills = ex.fills(a.id, None, i64::MIN);
+                let mut net = std::collections::BTreeMap::new();
+                for f in &fills {
+                    let signed = if f.side == super::book::Side::Bid { f.qty } else { -f.qty };
+                    *net.entry(f.instrument).or_insert(0i64) += signed;
+                }
+                let qty = |id: crossbar_engine::instrument::InstrumentId, m: i64| {
+                    crossbar_engine::fixed::display(m, reg.get(id).qty_scale).to_string()
+                };
+                let px = |id: crossbar_engine::instrument::InstrumentId, m: i64| {
+                    crossbar_engine::fixed::display(m, reg.get(id).price_scale).to_string()
+                };
+                json!({
+                    "venue": a.venue,
+                    "account": a.id.0,
+                    "positions": net.iter().map(|(id, m)| json!({"symbol": reg.get(*id).symbol, "qty": qty(*id, *m)})).collect::<Vec<_>>(),
+                    "open_orders": ex.open_orders(a.id, None).iter().map(|o| json!({
+                        "client_id": o.client_id,
+                        "symbol": reg.get(o.instrument).symbol,
+                        "side": side(o.side),
+                        "px": o.px.map(|p| px(o.instrument, p)),
+                        "qty": qty(o.instrument, o.qty),
+                        "filled": qty(o.instrument, o.filled_qty),
+                    })).collect::<Vec<_>>(),
+                    "fills": fills.iter().map(|f| json!({
+                        "client_id": f.client_id,
+                        "trade_id": f.trade_id,
+                        "symbol": reg.get(f.instrument).symbol,
+                        "side": side(f.side),
+                        "px": px(f.instrument, f.px),
+                        "qty": qty(f.instrument, f.qty),
+                        "fee": f.fee.normalize().to_string(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({ "accounts": accounts }).to_string()
     }
 
     /// Sends every report the exchange queued to the sessions watching its account. Call after

@@ -639,6 +639,9 @@ fn route(shared: &Shared, req: &Request) -> Route {
     };
     let path = path.strip_prefix('/').unwrap_or(path);
     let (venue_name, rest) = path.split_once('/').unwrap_or((path, ""));
+    if venue_name == super::private::ADMIN_PATH && rest == "accounts" && req.method == "GET" {
+        return Route::Reply(200, shared.accounts_json());
+    }
     if venue_name == eth::PATH && rest.is_empty() && shared.eth.is_some() {
         let upgrade = req.header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
         return match req.header("sec-websocket-key") {
