@@ -531,6 +531,10 @@ pub struct CoreControl {
 /// How often the core calls strategy timers.
 const TIMER_INTERVAL_NS: u64 = 1_000_000;
 
+/// Longest the core waits at stop for its open and in-flight orders to end (acks, fills,
+/// cancels, IOC expiries), so a clean stop leaves the journal and positions equal to the venue.
+pub const STOP_DRAIN_NS: u64 = 3_000_000_000;
+
 /// Runs `core` until `stop` is set, then returns it for the report.
 ///
 /// Order events are drained before market events: a fill changes what the next tick should do.
@@ -580,7 +584,35 @@ pub fn run_core<S: Strategy, C: Clock>(
         }
         if worked { idler.busy() } else { idler.idle() }
     }
+    drain(&mut core, rings, clock, &mut send);
+    if sent.get() {
+        notify();
+    }
     core
+}
+
+/// The stop procedure: cancel what rests, take no new risk, and apply order events until no
+/// order is open or in flight (or [`STOP_DRAIN_NS`] passed): an answer the venue sends after
+/// the stop would otherwise be known to the venue and not to the journal.
+fn drain<S: Strategy, C: Clock>(core: &mut Core<S>, rings: &CoreRings, clock: &C, send: &mut impl FnMut(OrderCommand)) {
+    if core.oms.open_count() == 0 {
+        return;
+    }
+    if !core.halted() {
+        core.kill(send);
+    }
+    // Operational, not a decision: the machine's clock bounds the wait, whatever `clock` is.
+    let deadline = now_ns() + STOP_DRAIN_NS;
+    while core.oms.open_count() > 0 && now_ns() < deadline {
+        match rings.orders.pop() {
+            Some(ev) => core.on_order(&ev, clock.now_ns(), send),
+            // Market data is no longer acted on; keep the I/O thread's ring moving.
+            None => {
+                while rings.market.pop().is_some() {}
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 /// Counters the core thread publishes for a live progress line, updated on its timer.
