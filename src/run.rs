@@ -13,10 +13,10 @@ use crossbar_connectors::sim::Simulator;
 use crossbar_connectors::venue::{Endpoints, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
-use crossbar_engine::event::{OrderCommand, OrderEventKind};
+use crossbar_engine::event::OrderCommand;
 use crossbar_engine::gateway::Gateway as _;
 use crossbar_engine::instrument::Registry;
-use crossbar_engine::journal::{self, Difference, JournalConfig, JournalStats, JournalWriter, Record, Resolution};
+use crossbar_engine::journal::{self, JournalConfig, JournalStats, JournalWriter};
 use crossbar_engine::oms::Oms;
 use crossbar_engine::paper::PaperGateway;
 use crossbar_engine::portfolio::Portfolio;
@@ -76,36 +76,19 @@ fn start_journal(
     }
     let mut rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
     let venue = gateway.venue_state();
-    let diffs = journal::reconcile(&rebuilt, &venue);
-    row.reconciled = diffs.len() as u64;
-    let mut unresolved = 0;
-    for d in &diffs {
-        match d.resolution(&rebuilt.oms) {
-            Resolution::Local(ev) => {
-                let rec = Record::Resolved(ev);
-                journal::replay_one(&mut rebuilt.oms, &mut rebuilt.portfolio, registry, &rec);
-                if let OrderEventKind::Filled(f) = ev.kind {
-                    rebuilt.fills.insert((ev.client_id, f.trade_id));
-                }
-                writer.append(&rec);
-            }
-            Resolution::CancelAtVenue(o) => {
-                let (client_id, instrument, venue) = (o.client_id, o.instrument, o.venue);
-                writer.append(&Record::Cancel { client_id, instrument, venue });
-                let cmd = OrderCommand::Cancel { client_id, instrument, venue };
-                if let Err(e) = gateway.send(&cmd, crossbar_engine::clock::now_ns()) {
-                    eprintln!("crossbar: journal: cancelling unknown venue order {}: {e}", client_id.0);
-                }
-            }
-            Resolution::Operator => {}
+    let mut cancels = Vec::new();
+    let outcome = journal::resolve(&mut rebuilt, registry, &venue, |rec| writer.append(rec), |o| cancels.push(o));
+    for o in cancels {
+        let cmd = OrderCommand::Cancel { client_id: o.client_id, instrument: o.instrument, venue: o.venue };
+        if let Err(e) = gateway.send(&cmd, crossbar_engine::clock::now_ns()) {
+            eprintln!("crossbar: journal: cancelling unknown venue order {}: {e}", o.client_id.0);
         }
     }
+    row.reconciled = outcome.differences.len() as u64;
     // What still differs once fills are applied and orders ended needs an operator: say so.
-    for d in journal::reconcile(&rebuilt, &venue) {
-        if !matches!(d, Difference::UnknownLocally { .. }) {
-            unresolved += 1;
-            eprintln!("crossbar: journal: unresolved difference with the venue: {d:?}");
-        }
+    let unresolved = outcome.unresolved.len();
+    for d in &outcome.unresolved {
+        eprintln!("crossbar: journal: unresolved difference with the venue: {d:?}");
     }
     writer.flush().with_context(|| format!("writing the order journal {path}"))?;
     if row.recovered_records > 0 {

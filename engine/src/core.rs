@@ -419,7 +419,7 @@ impl<S: Strategy> Core<S> {
         let risk_passed_ns = crate::clock::now_ns();
         self.latency.record(Stage::DecisionToRiskPassed, stamps.decision_ns, risk_passed_ns);
         let order = NewOrder {
-            client_id: self.oms.next_client_id(),
+            client_id: self.oms.next_client_id(strategy),
             instrument: intent.instrument,
             venue: self.registry.get(intent.instrument).venue,
             side: intent.side,

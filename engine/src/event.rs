@@ -344,6 +344,16 @@ const _: () = assert!(core::mem::size_of::<MarketEvent>() <= 128);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientOrderId(pub u64);
 
+impl ClientOrderId {
+    /// Low bits of an id that name the strategy that sent it (see `Oms::next_client_id`).
+    pub const STRATEGY_BITS: u32 = 8;
+
+    /// The strategy that sent this order, as its id records it.
+    pub fn strategy(self) -> crate::strategy::StrategyId {
+        crate::strategy::StrategyId((self.0 & ((1 << Self::STRATEGY_BITS) - 1)) as u16)
+    }
+}
+
 /// How long an order may rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeInForce {

@@ -168,10 +168,18 @@ impl Oms {
         }
     }
 
-    /// The next client order id.
-    pub fn next_client_id(&mut self) -> ClientOrderId {
-        self.next_id += 1;
+    /// The next client order id for an order of `strategy`: a sequence number in the high
+    /// bits and the strategy in the low 8 ([`ClientOrderId::strategy`]), so a venue's record of
+    /// an order the journal lost still says whose it was.
+    pub fn next_client_id(&mut self, strategy: StrategyId) -> ClientOrderId {
+        let seq = (self.next_id >> ClientOrderId::STRATEGY_BITS) + 1;
+        self.next_id = (seq << ClientOrderId::STRATEGY_BITS) | u64::from(strategy.0 & 0xff);
         ClientOrderId(self.next_id)
+    }
+
+    /// Makes every later id greater than `id` (one the venue knows and the journal may not).
+    pub fn skip_past(&mut self, id: ClientOrderId) {
+        self.next_id = self.next_id.max(id.0);
     }
 
     /// Records an order handed to a gateway.
@@ -347,7 +355,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     fn new_order(oms: &mut Oms, qty: i64) -> ClientOrderId {
-        let id = oms.next_client_id();
+        let id = oms.next_client_id(StrategyId(0));
         let o = NewOrder {
             client_id: id,
             instrument: InstrumentId(0),

@@ -456,10 +456,11 @@ fn orders_and_positions_rebuilt_from_the_journal_equal_the_live_core() {
     assert!(stats.fsyncs.load(Ordering::Relaxed) >= 1);
 
     let rebuilt = journal::rebuild(&contents.records, &reg, 1, 4_096);
-    assert_eq!(rebuilt.last_client_id, c.sent);
+    // Strategy 0's ids: the sequence number above the strategy bits.
+    assert_eq!(rebuilt.last_client_id, c.sent << ClientOrderId::STRATEGY_BITS);
     assert_eq!(rebuilt.oms.counters(), c);
     assert_eq!(rebuilt.oms.open_count(), live.open_count());
-    for id in 1..=c.sent {
+    for id in (1..=c.sent).map(|n| n << ClientOrderId::STRATEGY_BITS) {
         assert_eq!(rebuilt.oms.get(ClientOrderId(id)), live.get(ClientOrderId(id)), "order {id}");
     }
     for i in 0..2 {
@@ -590,7 +591,7 @@ fn reconciliation_reports_every_kind_of_difference() {
             kind: OrderEventKind::Filled(fill(2, 500)),
         })
     );
-    assert_eq!(d[1].resolution(&r.oms), Resolution::Operator, "a fill of an order never journaled");
+    assert_eq!(d[1].resolution(&r.oms), Resolution::Adopt(venue.fills[1]), "a fill of an order never journaled");
     assert_eq!(d[4].resolution(&r.oms), Resolution::CancelAtVenue(venue.open_orders[1]));
     assert_eq!(d[3].resolution(&r.oms), Resolution::Operator);
     assert_eq!(d[5].resolution(&r.oms), Resolution::Operator);
@@ -613,4 +614,56 @@ fn reconciliation_reports_every_kind_of_difference() {
             Difference::UnknownLocally { order: venue.open_orders[1] }
         ]
     );
+}
+
+#[test]
+fn resolve_adopts_an_order_the_journal_lost_for_the_strategy_its_id_names() {
+    let reg = registry();
+    // Strategy 1's fifth order reached the venue, but its `New` died with the process.
+    let lost = ClientOrderId((5 << ClientOrderId::STRATEGY_BITS) | 1);
+    assert_eq!(lost.strategy(), StrategyId(1));
+    let mut r = journal::rebuild(&[], &reg, 2, 16);
+    let fill = |trade_id, qty, leaves| VenueFill {
+        client_id: lost,
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        fill: Fill {
+            px: Px(6_500_000),
+            qty: Qty(qty),
+            leaves_qty: Qty(leaves),
+            fee: "0.01".parse().unwrap(),
+            taker: true,
+            trade_id,
+        },
+    };
+    // An IOC for 0.01: two fills, the rest expired; nothing of it is open at the venue.
+    let venue =
+        VenueState { open_orders: vec![], fills: vec![fill(10, 300, 700), fill(11, 200, 500)], positions: None };
+    let mut journaled = Vec::new();
+    let out = journal::resolve(&mut r, &reg, &venue, |rec| journaled.push(*rec), |o| panic!("cancel {o:?}"));
+    assert_eq!(out.adopted, 1);
+    assert_eq!(out.resolved, 3, "adopt (with its first fill), the second fill, the end");
+    assert_eq!(out.unresolved, vec![]);
+    let o = r.oms.get(lost).unwrap();
+    assert_eq!(
+        (o.strategy, o.tag, o.order.qty, o.filled, o.state),
+        (StrategyId(1), journal::ADOPTED_TAG, Qty(1_000), Qty(500), OrderState::Expired)
+    );
+    assert_eq!(r.portfolio.get(InstrumentId(0)).qty, "0.00500".parse::<Decimal>().unwrap());
+    assert_eq!(r.portfolio.get(InstrumentId(0)).fees, "0.02".parse::<Decimal>().unwrap());
+    let kinds: Vec<&str> = journaled
+        .iter()
+        .map(|rec| match rec {
+            Record::New { .. } => "new",
+            Record::Resolved(OrderEvent { kind: OrderEventKind::Filled(_), .. }) => "fill",
+            Record::Resolved(OrderEvent { kind: OrderEventKind::Expired, .. }) => "expired",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["new", "fill", "fill", "expired"]);
+    // Replaying what was journaled reaches the same state; new ids come after the venue's.
+    let again = journal::rebuild(&journaled, &reg, 2, 16);
+    assert_eq!(again.portfolio.get(InstrumentId(0)).qty, r.portfolio.get(InstrumentId(0)).qty);
+    assert_eq!(r.oms.next_client_id(StrategyId(0)), ClientOrderId(6 << ClientOrderId::STRATEGY_BITS));
+    assert_eq!(journal::reconcile(&r, &venue), vec![]);
 }

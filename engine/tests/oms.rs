@@ -10,7 +10,7 @@ use crossbar_engine::strategy::StrategyId;
 use rust_decimal::Decimal;
 
 fn send(oms: &mut Oms, qty: i64) -> ClientOrderId {
-    let id = oms.next_client_id();
+    let id = oms.next_client_id(StrategyId(0));
     oms.on_sent(
         NewOrder {
             client_id: id,
@@ -45,11 +45,13 @@ fn state(oms: &Oms, id: ClientOrderId) -> OrderState {
 
 #[test]
 fn every_transition_idempotent_and_counted() {
-    let mut oms = Oms::new(16, 100);
+    let mut oms = Oms::new(16, 100 << ClientOrderId::STRATEGY_BITS);
 
     // 1: new → sent → acked → partially filled → partially filled → filled.
     let a = send(&mut oms, 10);
-    assert_eq!(a, ClientOrderId(101), "ids continue after the configured first id");
+    assert_eq!(a, ClientOrderId(101 << ClientOrderId::STRATEGY_BITS), "ids continue after the configured first id");
+    assert_eq!(oms.next_client_id(StrategyId(7)), ClientOrderId((102 << ClientOrderId::STRATEGY_BITS) | 7));
+    assert_eq!(ClientOrderId((102 << ClientOrderId::STRATEGY_BITS) | 7).strategy(), StrategyId(7));
     assert_eq!(state(&oms, a), OrderState::Sent);
     assert_eq!(oms.apply(a, &OrderEventKind::Accepted), Applied::StateChange);
     assert_eq!(state(&oms, a), OrderState::Acked);

@@ -56,7 +56,10 @@ mod replay;
 mod writer;
 
 pub use codec::{Contents, TornTail, encode, header, parse, read};
-pub use replay::{Difference, Rebuilt, Resolution, VenueFill, VenueOrder, VenueState, rebuild, reconcile, replay_one};
+pub use replay::{
+    ADOPTED_TAG, Difference, Rebuilt, Resolution, Resolved, VenueFill, VenueOrder, VenueState, rebuild, reconcile,
+    replay_one, resolve,
+};
 pub use writer::{FsyncPolicy, JournalConfig, JournalStats, JournalWriter, Opened};
 
 use std::path::PathBuf;

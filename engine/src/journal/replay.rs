@@ -203,6 +203,10 @@ pub enum Resolution {
     Local(OrderEvent),
     /// Cancel this order at the venue.
     CancelAtVenue(VenueOrder),
+    /// A fill of an order the journal lost (its `New` record was still in memory when the
+    /// process died): adopt the order for the strategy its id names (journal a `New` rebuilt
+    /// from the fill, then the fill), so positions equal the venue's.
+    Adopt(VenueFill),
     /// Nothing the engine can decide alone: report it and do not trade the instrument blind.
     Operator,
 }
@@ -230,10 +234,115 @@ impl Difference {
                 recv_ns: 0,
                 kind: OrderEventKind::Filled(fill.fill),
             }),
-            // A fill of an order the engine never journaled: whose it is, only an operator knows.
-            Self::MissingFill { .. } => Resolution::Operator,
+            // A fill of an order the engine never journaled: its id says whose it was.
+            Self::MissingFill { fill } => Resolution::Adopt(fill),
             Self::UnknownLocally { order } => Resolution::CancelAtVenue(order),
             Self::OpenQty { .. } | Self::Position { .. } => Resolution::Operator,
         }
     }
+}
+
+/// What [`resolve`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Every difference found on the first comparison.
+    pub differences: Vec<Difference>,
+    /// Differences resolved (events applied, orders adopted or cancelled at the venue).
+    pub resolved: u64,
+    /// Orders of the venue the journal had lost, adopted from their fills.
+    pub adopted: u64,
+    /// What still differs after resolution: for an operator (and the instrument's trading).
+    pub unresolved: Vec<Difference>,
+}
+
+/// Tag of an order adopted by reconciliation (its intent's own tag was lost with the journal).
+pub const ADOPTED_TAG: u32 = u32::MAX;
+
+/// Compares `rebuilt` with `venue` and resolves every difference that has a resolution, until
+/// nothing more can be: missing fills are applied (an order the journal lost is adopted first,
+/// for the strategy its id names), orders the venue no longer has are ended, orders only the
+/// venue has are handed to `cancel`. Every record this decides goes to `journal` before it is
+/// applied, so a later replay reaches the same state. Ids continue after every id the venue
+/// knows.
+pub fn resolve(
+    rebuilt: &mut Rebuilt,
+    registry: &Registry,
+    venue: &VenueState,
+    mut journal: impl FnMut(&Record),
+    mut cancel: impl FnMut(VenueOrder),
+) -> Resolved {
+    let mut out = Resolved::default();
+    let known = venue.fills.iter().map(|f| f.client_id).chain(venue.open_orders.iter().map(|o| o.client_id)).max();
+    if let Some(id) = known {
+        rebuilt.oms.skip_past(id);
+    }
+    let mut cancelled = HashSet::new();
+    for pass in 0..4 {
+        let diffs = reconcile(rebuilt, venue);
+        if pass == 0 {
+            out.differences.clone_from(&diffs);
+        }
+        let mut progressed = false;
+        for d in &diffs {
+            let apply = |rebuilt: &mut Rebuilt, rec: Record, journal: &mut dyn FnMut(&Record)| {
+                journal(&rec);
+                replay_one(&mut rebuilt.oms, &mut rebuilt.portfolio, registry, &rec);
+                if let Record::Resolved(ev) = rec
+                    && let OrderEventKind::Filled(f) = ev.kind
+                {
+                    rebuilt.fills.insert((ev.client_id, f.trade_id));
+                }
+            };
+            match d.resolution(&rebuilt.oms) {
+                Resolution::Local(ev) => {
+                    apply(rebuilt, Record::Resolved(ev), &mut journal);
+                    out.resolved += 1;
+                    progressed = true;
+                }
+                Resolution::Adopt(f) => {
+                    let order = crate::event::NewOrder {
+                        client_id: f.client_id,
+                        instrument: f.instrument,
+                        venue: registry.get(f.instrument).venue,
+                        side: f.side,
+                        px: f.fill.px,
+                        qty: Qty(f.fill.qty.0 + f.fill.leaves_qty.0),
+                        tif: crate::event::TimeInForce::Ioc,
+                        reduce_only: false,
+                    };
+                    let strategy = f.client_id.strategy();
+                    let stamps = crate::event::OrderStamps::default();
+                    apply(rebuilt, Record::New { order, strategy, tag: ADOPTED_TAG, stamps }, &mut journal);
+                    let ev = OrderEvent {
+                        client_id: f.client_id,
+                        instrument: f.instrument,
+                        side: f.side,
+                        exch_ts_ms: 0,
+                        recv_ns: 0,
+                        kind: OrderEventKind::Filled(f.fill),
+                    };
+                    apply(rebuilt, Record::Resolved(ev), &mut journal);
+                    out.adopted += 1;
+                    out.resolved += 1;
+                    progressed = true;
+                }
+                Resolution::CancelAtVenue(o) => {
+                    if cancelled.insert(o.client_id) {
+                        journal(&Record::Cancel { client_id: o.client_id, instrument: o.instrument, venue: o.venue });
+                        cancel(o);
+                        out.resolved += 1;
+                    }
+                }
+                Resolution::Operator => {}
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    out.unresolved = reconcile(rebuilt, venue)
+        .into_iter()
+        .filter(|d| !matches!(d, Difference::UnknownLocally { order } if cancelled.contains(&order.client_id)))
+        .collect();
+    out
 }
