@@ -126,7 +126,7 @@ fn entry_exactly_at_threshold_and_not_one_tick_below() {
     assert_eq!(orders.len(), 1, "the perp leg goes first: {orders:?}");
     let perp = orders[0];
     assert_eq!((perp.instrument, perp.side, perp.px, perp.qty), (PERP, Side::Sell, Px(500_500), Qty(10)));
-    assert_eq!(perp.client_id, ClientOrderId(1));
+    assert_eq!(perp.client_id, ClientOrderId(1 << ClientOrderId::STRATEGY_BITS), "strategy 0's first order");
     // Its fill sends the spot hedge at once: same base quantity, ask + 5 bps allowance.
     let hedge = new_orders(&answer(&mut c, &perp, 10, 4_000));
     assert_eq!(hedge.len(), 1, "{hedge:?}");
