@@ -592,7 +592,11 @@ impl Exchange {
     /// expiry) are queued for [`Exchange::drain_reports`].
     ///
     /// A market order (`px: None`) is immediate-or-cancel unless it is FOK. A reduce-only
-    /// order must be opposite a perpetual position and at most its size. An account this
+    /// order must be opposite a perpetual position and at most its size (the flag means nothing
+    /// on spot). Balance checks: a spot buy needs the quote for its quantity at its limit (a
+    /// market buy: the worst level it would reach) plus the larger fee, a spot sell the base
+    /// quantity, a perpetual order initial margin (notional / leverage) for the part that
+    /// increases the position; that much is locked while the order is open. An account this
     /// exchange did not register has no balance.
     ///
     /// # Errors
