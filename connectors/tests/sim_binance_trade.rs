@@ -484,3 +484,412 @@ fn usdm_listen_keys_route_user_streams_and_others_fall_through_to_public_streams
     });
     sim.shutdown().unwrap();
 }
+
+/// The best bid and ask of `venue`'s BTCUSDT (REST depth), as mantissas at `scale`.
+async fn top(sim: &Simulator, venue: &str, scale: crossbar_engine::fixed::Scale) -> (i64, i64) {
+    let path = if venue == SPOT { "/api/v3/depth" } else { "/fapi/v1/depth" };
+    let (status, body) = http(sim.addr(), "GET", &format!("/{venue}{path}?symbol=BTCUSDT&limit=5"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let px = |side: &str| {
+        let s = body[side][0][0].as_str().unwrap();
+        crossbar_engine::fixed::Px::parse(s.as_bytes(), scale).unwrap().0
+    };
+    (px("bids"), px("asks"))
+}
+
+fn text(m: i64, scale: crossbar_engine::fixed::Scale) -> String {
+    crossbar_engine::fixed::display(m, scale).to_string()
+}
+
+/// The next event frame of a session (skipping nothing: events are all a stream sends).
+async fn next_event(ws: &mut Ws, events: &mut Vec<Value>) -> Value {
+    if events.is_empty() { next_json(ws).await } else { events.remove(0) }
+}
+
+#[test]
+fn spot_orders_are_placed_queried_cancelled_and_reported_as_execution_reports() {
+    let sim = start();
+    hmac_account(&sim, SPOT, "spot-trade-key", "spot-trade-secret");
+    let (key, sec) = ("spot-trade-key", "spot-trade-secret");
+    let inst = registry().instruments()[0].clone();
+    runtime().block_on(async {
+        let (bid, ask) = top(&sim, SPOT, inst.price_scale).await;
+        let tick = inst.tick.0;
+        let low = text(bid / 2 / tick * tick, inst.price_scale);
+        let high = text(ask * 2 / tick * tick, inst.price_scale);
+        let mut ev = Vec::new();
+        let mut ws = connect(&ws_url(&sim, SPOT, "/ws-api/v3")).await;
+        let r = call(
+            &mut ws,
+            &request(1, "userDataStream.subscribe.signature", &[], key, Some(now_ms()), Sign::Hmac(sec)),
+            &mut ev,
+        )
+        .await;
+        assert_eq!(r["result"], json!({"subscriptionId": 0}), "{r}");
+
+        // (1) A correctly HMAC-signed resting order: accepted, reported.
+        let order = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "0.01"),
+            ("newClientOrderId", "xb1001"),
+        ];
+        let r = call(&mut ws, &request(2, "order.place", &order, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(r["status"], 200, "{r}");
+        let res = &r["result"];
+        assert_eq!(res["clientOrderId"], "xb1001");
+        assert_eq!(res["symbol"], "BTCUSDT");
+        assert_eq!(res["status"], "NEW");
+        assert_eq!(res["price"], low.as_str());
+        assert_eq!(res["origQty"], "0.01");
+        assert_eq!(res["executedQty"], "0");
+        assert_eq!(res["fills"], json!([]));
+        assert_eq!(res["orderListId"], -1);
+        let order_id = res["orderId"].as_u64().unwrap();
+        let limits = r["rateLimits"].as_array().unwrap();
+        assert_eq!(limits[0]["rateLimitType"], "ORDERS");
+        assert_eq!(limits[0]["count"], 1);
+        let e = next_event(&mut ws, &mut ev).await;
+        assert_eq!(e["subscriptionId"], 0, "{e}");
+        let x = &e["event"];
+        assert_eq!(
+            (x["e"].clone(), x["s"].clone(), x["c"].clone(), x["S"].clone(), x["o"].clone(), x["f"].clone()),
+            (json!("executionReport"), json!("BTCUSDT"), json!("xb1001"), json!("BUY"), json!("LIMIT"), json!("GTC"))
+        );
+        assert_eq!((x["x"].clone(), x["X"].clone(), x["i"].clone()), (json!("NEW"), json!("NEW"), json!(order_id)));
+        assert_eq!(
+            (x["q"].clone(), x["p"].clone(), x["z"].clone(), x["t"].clone()),
+            (json!("0.01"), json!(low), json!("0"), json!(-1))
+        );
+        assert_eq!(x["w"], true);
+
+        // Queried by id and by client id, listed as open.
+        let q = [("symbol", "BTCUSDT"), ("orderId", &order_id.to_string())];
+        let r = call(&mut ws, &request(3, "order.status", &q, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(
+            (r["result"]["status"].clone(), r["result"]["clientOrderId"].clone()),
+            (json!("NEW"), json!("xb1001")),
+            "{r}"
+        );
+        let r = call(
+            &mut ws,
+            &request(4, "openOrders.status", &[("symbol", "BTCUSDT")], key, Some(now_ms()), Sign::Hmac(sec)),
+            &mut ev,
+        )
+        .await;
+        let open = r["result"].as_array().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0]["orderId"], order_id);
+        // Duplicate client id while it is open.
+        let r = call(&mut ws, &request(5, "order.place", &order, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -2010, "Duplicate order sent.");
+
+        // Cancelled by client id, then unknown.
+        let c = [("symbol", "BTCUSDT"), ("origClientOrderId", "xb1001")];
+        let r = call(&mut ws, &request(6, "order.cancel", &c, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(r["result"]["status"], "CANCELED", "{r}");
+        assert_eq!(r["result"]["origClientOrderId"], "xb1001");
+        let e = next_event(&mut ws, &mut ev).await;
+        assert_eq!(
+            (e["event"]["x"].clone(), e["event"]["X"].clone(), e["event"]["C"].clone()),
+            (json!("CANCELED"), json!("CANCELED"), json!("xb1001"))
+        );
+        let r = call(&mut ws, &request(7, "order.cancel", &c, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -2011, "Unknown order sent.");
+        let r = call(
+            &mut ws,
+            &request(
+                8,
+                "order.status",
+                &[("symbol", "BTCUSDT"), ("orderId", "987654321")],
+                key,
+                Some(now_ms()),
+                Sign::Hmac(sec),
+            ),
+            &mut ev,
+        )
+        .await;
+        assert_error(&r, 400, -2013, "Order does not exist.");
+
+        // Refusals: more BTC than the account holds (100), off-tick price, off-lot quantity.
+        let big = [
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", high.as_str()),
+            ("quantity", "1000"),
+        ];
+        let r = call(&mut ws, &request(9, "order.place", &big, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -2010, "Account has insufficient balance for requested action.");
+        let off = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", "100.005"),
+            ("quantity", "0.01"),
+        ];
+        let r = call(&mut ws, &request(10, "order.place", &off, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -1013, "Filter failure: PRICE_FILTER");
+        let lot = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "0.000001"),
+        ];
+        let r = call(&mut ws, &request(11, "order.place", &lot, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -1013, "Filter failure: LOT_SIZE");
+        let r = call(&mut ws, &request(12, "order.place", &order[..5], key, Some(now_ms()), Sign::Hmac(sec)), &mut ev)
+            .await;
+        assert_error(&r, 400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.");
+
+        // A market buy takes liquidity: FULL answer with its fills, TRADE reports, myTrades.
+        let mkt = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "MARKET"),
+            ("quantity", "0.002"),
+            ("newClientOrderId", "xb1002"),
+        ];
+        let r = call(&mut ws, &request(13, "order.place", &mkt, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(r["result"]["status"], "FILLED", "{r}");
+        assert_eq!(r["result"]["executedQty"], "0.002");
+        let fills = r["result"]["fills"].as_array().unwrap();
+        assert!(!fills.is_empty());
+        let filled: i64 = fills
+            .iter()
+            .map(|f| {
+                crossbar_engine::fixed::Qty::parse(f["qty"].as_str().unwrap().as_bytes(), inst.qty_scale).unwrap().0
+            })
+            .sum();
+        assert_eq!(filled, 200);
+        let mut trades = 0;
+        loop {
+            let e = next_event(&mut ws, &mut ev).await;
+            assert_eq!(e["event"]["c"], "xb1002", "{e}");
+            if e["event"]["x"] == "TRADE" {
+                trades += 1;
+                assert_eq!(e["event"]["m"], false);
+                assert!(e["event"]["t"].as_i64().unwrap() > 0);
+            }
+            if e["event"]["X"] == "FILLED" {
+                break;
+            }
+        }
+        assert_eq!(trades, fills.len());
+        let r = call(
+            &mut ws,
+            &request(14, "myTrades", &[("symbol", "BTCUSDT")], key, Some(now_ms()), Sign::Hmac(sec)),
+            &mut ev,
+        )
+        .await;
+        let mine = r["result"].as_array().unwrap();
+        assert_eq!(mine.len(), fills.len(), "{r}");
+        assert!(mine.iter().all(|t| t["isBuyer"] == true && t["isMaker"] == false));
+        let r = call(&mut ws, &request(15, "account.status", &[], key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        let btc = r["result"]["balances"].as_array().unwrap().iter().find(|b| b["asset"] == "BTC").unwrap().clone();
+        assert_eq!(btc["free"], "100.002", "{r}");
+
+        // REST: the same order through the signed query.
+        let query = format!("symbol=BTCUSDT&origClientOrderId=xb1002&timestamp={}", now_ms());
+        let sig = HmacSigner::new(&secret(sec)).sign_hex(query.as_bytes()).as_str().to_owned();
+        let (status, body) =
+            http(sim.addr(), "GET", &format!("/{SPOT}/api/v3/order?{query}&signature={sig}"), Some(key)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["clientOrderId"].clone(), body["status"].clone(), body["executedQty"].clone()),
+            (json!("xb1002"), json!("FILLED"), json!("0.002"))
+        );
+    });
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn after_ed25519_logon_unsigned_orders_are_accepted() {
+    let sim = start();
+    let pem = ed25519_pem(9);
+    sim.add_account(
+        SPOT,
+        Credentials { api_key: secret("ed-trader"), key: SecretKey::Ed25519(secret(&pem)), passphrase: None },
+    );
+    let inst = registry().instruments()[0].clone();
+    runtime().block_on(async {
+        let (bid, _) = top(&sim, SPOT, inst.price_scale).await;
+        let low = text(bid / 2 / inst.tick.0 * inst.tick.0, inst.price_scale);
+        let mut ev = Vec::new();
+        let mut ws = connect(&ws_url(&sim, SPOT, "/ws-api/v3")).await;
+        let r =
+            call(&mut ws, &request(1, "session.logon", &[], "ed-trader", Some(now_ms()), Sign::Ed25519(&pem)), &mut ev)
+                .await;
+        assert_eq!(r["status"], 200, "{r}");
+        let r = call(&mut ws, r#"{"id":2,"method":"userDataStream.subscribe"}"#, &mut ev).await;
+        assert_eq!(r["result"]["subscriptionId"], 0);
+        let order = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "0.01"),
+            ("newClientOrderId", "xb7"),
+        ];
+        let r = call(&mut ws, &request(3, "order.place", &order, "", Some(now_ms()), Sign::None), &mut ev).await;
+        assert_eq!((r["status"].clone(), r["result"]["clientOrderId"].clone()), (json!(200), json!("xb7")), "{r}");
+        let e = next_event(&mut ws, &mut ev).await;
+        assert_eq!((e["event"]["c"].clone(), e["event"]["x"].clone()), (json!("xb7"), json!("NEW")));
+        // Ed25519 signatures also authorize ad hoc requests.
+        let c = [("symbol", "BTCUSDT"), ("origClientOrderId", "xb7")];
+        let r =
+            call(&mut ws, &request(4, "order.cancel", &c, "ed-trader", Some(now_ms()), Sign::Ed25519(&pem)), &mut ev)
+                .await;
+        assert_eq!(r["result"]["status"], "CANCELED", "{r}");
+        let r = call(
+            &mut ws,
+            &request(5, "order.cancel", &c, "ed-trader", Some(now_ms()), Sign::Ed25519(&ed25519_pem(10))),
+            &mut ev,
+        )
+        .await;
+        assert_error(&r, 400, -1022, "Signature for this request is not valid.");
+    });
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn usdm_orders_flow_to_the_listen_key_stream_as_order_trade_updates() {
+    let sim = start();
+    hmac_account(&sim, USDM, "fut-key", "fut-secret");
+    let (key, sec) = ("fut-key", "fut-secret");
+    let inst = registry().instruments()[1].clone();
+    runtime().block_on(async {
+        let (bid, _) = top(&sim, USDM, inst.price_scale).await;
+        let low = text(bid / 2 / inst.tick.0 * inst.tick.0, inst.price_scale);
+        let mut ev = Vec::new();
+        let mut api = connect(&ws_url(&sim, USDM, "/ws-fapi/v1")).await;
+        let r = call(
+            &mut api,
+            &format!(r#"{{"id":1,"method":"userDataStream.start","params":{{"apiKey":"{key}"}}}}"#),
+            &mut ev,
+        )
+        .await;
+        let lk = r["result"]["listenKey"].as_str().unwrap().to_owned();
+        let mut stream = connect(&ws_url(&sim, USDM, &format!("/ws/{lk}"))).await;
+        let order = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "0.01"),
+            ("newClientOrderId", "xb42"),
+        ];
+        let r = call(&mut api, &request(2, "order.place", &order, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(
+            (r["result"]["clientOrderId"].clone(), r["result"]["status"].clone(), r["result"]["positionSide"].clone()),
+            (json!("xb42"), json!("NEW"), json!("BOTH"))
+        );
+        let order_id = r["result"]["orderId"].as_u64().unwrap();
+        let u = next_json(&mut stream).await;
+        assert_eq!(u["e"], "ORDER_TRADE_UPDATE", "{u}");
+        let o = &u["o"];
+        assert_eq!(
+            (o["s"].clone(), o["c"].clone(), o["S"].clone(), o["o"].clone(), o["f"].clone()),
+            (json!("BTCUSDT"), json!("xb42"), json!("BUY"), json!("LIMIT"), json!("GTC"))
+        );
+        assert_eq!(
+            (o["x"].clone(), o["X"].clone(), o["i"].clone(), o["q"].clone(), o["p"].clone()),
+            (json!("NEW"), json!("NEW"), json!(order_id), json!("0.01"), json!(low))
+        );
+        let c = [("symbol", "BTCUSDT"), ("orderId", &order_id.to_string())];
+        let r = call(&mut api, &request(3, "order.cancel", &c, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(r["result"]["status"], "CANCELED", "{r}");
+        let u = next_json(&mut stream).await;
+        assert_eq!((u["o"]["x"].clone(), u["o"]["X"].clone()), (json!("CANCELED"), json!("CANCELED")));
+        let r = call(&mut api, &request(4, "order.cancel", &c, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -2011, "Unknown order sent.");
+        let r = call(
+            &mut api,
+            &request(
+                5,
+                "order.status",
+                &[("symbol", "BTCUSDT"), ("orderId", "55555")],
+                key,
+                Some(now_ms()),
+                Sign::Hmac(sec),
+            ),
+            &mut ev,
+        )
+        .await;
+        assert_error(&r, 400, -2013, "Order does not exist.");
+        // Margin: 10 000 000 USDT at leverage 10 does not cover 100 000 000 BTC of notional.
+        let huge = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "100000"),
+        ];
+        let r = call(&mut api, &request(6, "order.place", &huge, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -2019, "Margin is insufficient.");
+        let off = [
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", low.as_str()),
+            ("quantity", "0.0101"),
+        ];
+        let r = call(&mut api, &request(7, "order.place", &off, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_error(&r, 400, -1111, "Precision is over the maximum defined for this asset.");
+        // A market buy fills and opens a position.
+        let mkt = [("symbol", "BTCUSDT"), ("side", "BUY"), ("type", "MARKET"), ("quantity", "0.003")];
+        let r = call(&mut api, &request(8, "order.place", &mkt, key, Some(now_ms()), Sign::Hmac(sec)), &mut ev).await;
+        assert_eq!(
+            (r["result"]["status"].clone(), r["result"]["executedQty"].clone()),
+            (json!("FILLED"), json!("0.003")),
+            "{r}"
+        );
+        loop {
+            let u = next_json(&mut stream).await;
+            if u["o"]["x"] == "TRADE" {
+                assert_eq!(u["o"]["N"], "USDT");
+                assert!(u["o"]["t"].as_u64().unwrap() > 0);
+            }
+            if u["o"]["X"] == "FILLED" {
+                assert_ne!(u["o"]["ap"], "0");
+                break;
+            }
+        }
+        let r = call(
+            &mut api,
+            &request(9, "v2/account.position", &[("symbol", "BTCUSDT")], key, Some(now_ms()), Sign::Hmac(sec)),
+            &mut ev,
+        )
+        .await;
+        let pos = r["result"].as_array().unwrap();
+        assert_eq!(pos.len(), 1, "{r}");
+        assert_eq!((pos[0]["symbol"].clone(), pos[0]["positionAmt"].clone()), (json!("BTCUSDT"), json!("0.003")));
+        // REST positionRisk and cancel-all.
+        let query = format!("symbol=BTCUSDT&timestamp={}", now_ms());
+        let sig = HmacSigner::new(&secret(sec)).sign_hex(query.as_bytes()).as_str().to_owned();
+        let (status, body) =
+            http(sim.addr(), "GET", &format!("/{USDM}/fapi/v2/positionRisk?{query}&signature={sig}"), Some(key)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body[0]["positionAmt"], "0.003");
+        let (status, body) =
+            http(sim.addr(), "DELETE", &format!("/{USDM}/fapi/v1/allOpenOrders?{query}&signature={sig}"), Some(key))
+                .await;
+        assert_eq!(
+            (status, body),
+            (200, json!({"code": 200, "msg": "The operation of cancel all open order is done."}))
+        );
+    });
+    sim.shutdown().unwrap();
+}
