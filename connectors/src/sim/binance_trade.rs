@@ -861,8 +861,7 @@ impl Ctx<'_> {
         let placed = {
             let mut market = self.shared.lock_market();
             let time_ms = market.time_ms();
-            let r = self.shared.lock_exchange().place(self.account, &req, &mut market, time_ms);
-            r
+            self.shared.lock_exchange().place(self.account, &req, &mut market, time_ms)
         };
         self.shared.publish_reports();
         let order = placed.map_err(|e| exchange_err(self.api, &e))?;
