@@ -501,9 +501,19 @@ fn text(m: i64, scale: crossbar_engine::fixed::Scale) -> String {
     crossbar_engine::fixed::display(m, scale).to_string()
 }
 
-/// The next event frame of a session (skipping nothing: events are all a stream sends).
-async fn next_event(ws: &mut Ws, events: &mut Vec<Value>) -> Value {
+/// The next event frame of a session: those that arrived while waiting for a response first.
+async fn next_frame(ws: &mut Ws, events: &mut Vec<Value>) -> Value {
     if events.is_empty() { next_json(ws).await } else { events.remove(0) }
+}
+
+/// The next `executionReport` frame (skipping `outboundAccountPosition` frames).
+async fn next_event(ws: &mut Ws, events: &mut Vec<Value>) -> Value {
+    loop {
+        let e = next_frame(ws, events).await;
+        if e["event"]["e"] != "outboundAccountPosition" {
+            return e;
+        }
+    }
 }
 
 #[test]
@@ -565,6 +575,16 @@ fn spot_orders_are_placed_queried_cancelled_and_reported_as_execution_reports() 
             (json!("0.01"), json!(low), json!("0"), json!(-1))
         );
         assert_eq!(x["w"], true);
+        // Then the balances it moved: the order's notional and its worst-case (taker) fee are
+        // locked in USDT.
+        let e = next_frame(&mut ws, &mut ev).await;
+        assert_eq!(e["event"]["e"], "outboundAccountPosition", "{e}");
+        let usdt = e["event"]["B"].as_array().unwrap().iter().find(|b| b["a"] == "USDT").unwrap().clone();
+        let notional = low.parse::<rust_decimal::Decimal>().unwrap()
+            * rust_decimal::Decimal::new(1, 2)
+            * (rust_decimal::Decimal::ONE + inst.taker_fee);
+        assert_eq!(usdt["l"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap(), notional, "{e}");
+        assert_eq!(e["event"]["B"].as_array().unwrap().len(), 2);
 
         // Queried by id and by client id, listed as open.
         let q = [("symbol", "BTCUSDT"), ("orderId", &order_id.to_string())];
@@ -867,6 +887,15 @@ fn usdm_orders_flow_to_the_listen_key_stream_as_order_trade_updates() {
                 break;
             }
         }
+        let a = next_json(&mut stream).await;
+        assert_eq!(a["e"], "ACCOUNT_UPDATE", "{a}");
+        assert_eq!(a["a"]["P"][0]["s"], "BTCUSDT");
+        assert_eq!(a["a"]["P"][0]["pa"], "0.003");
+        assert_eq!(a["a"]["B"][0]["a"], "USDT");
+        let r = call(&mut api, &request(10, "v2/account.balance", &[], key, Some(now_ms()), Sign::Hmac(sec)), &mut ev)
+            .await;
+        let usdt = r["result"].as_array().unwrap().iter().find(|b| b["asset"] == "USDT").unwrap().clone();
+        assert_eq!(usdt["balance"], a["a"]["B"][0]["wb"], "{r}");
         let r = call(
             &mut api,
             &request(9, "v2/account.position", &[("symbol", "BTCUSDT")], key, Some(now_ms()), Sign::Hmac(sec)),

@@ -779,6 +779,40 @@ fn order_trade_update(shared: &Shared, r: &ExecReport, event_ms: i64) -> Value {
     })
 }
 
+/// A USD-M `ACCOUNT_UPDATE` after a fill: the margin asset's wallet and the instrument's
+/// position (one-way mode: `BOTH`).
+fn account_update(shared: &Shared, r: &ExecReport, event_ms: i64) -> Value {
+    let inst = symbol_of(shared, r.order.instrument);
+    let (balances, position) = {
+        let ex = shared.lock_exchange();
+        let position = ex.positions(r.order.account).into_iter().find(|(id, _)| *id == r.order.instrument);
+        (ex.balances(r.order.account), position)
+    };
+    let wallet: Vec<Value> = balances
+        .iter()
+        .filter(|b| b.asset == inst.quote)
+        .map(|b| json!({"a": b.asset, "wb": dec(b.free + b.locked), "cw": dec(b.free + b.locked), "bc": "0"}))
+        .collect();
+    let positions: Vec<Value> = position
+        .iter()
+        .map(|(_, p)| {
+            json!({
+                "s": inst.symbol,
+                "pa": mantissa(p.qty, inst.qty_scale),
+                "ep": dec(p.entry_px),
+                "bep": dec(p.entry_px),
+                "cr": dec(p.realized),
+                "up": "0",
+                "mt": "cross",
+                "iw": "0",
+                "ps": "BOTH",
+            })
+        })
+        .collect();
+    let time = r.fill.as_ref().map_or(r.order.updated_ms, |f| f.time_ms);
+    json!({"e": "ACCOUNT_UPDATE", "E": event_ms, "T": time, "a": {"m": "ORDER", "B": wallet, "P": positions}})
+}
+
 // ---- the methods, shared by the WebSocket API and REST ----------------------------------------
 
 /// Who a verified request acts for.
@@ -1038,6 +1072,31 @@ impl Ctx<'_> {
         }))
     }
 
+    /// `account.balance` / `v2/account.balance`, `GET /fapi/v2|v3/balance`: USD-M wallet
+    /// balances (free is what new orders may use; locked is margin in use).
+    fn futures_balances(&self) -> Result<Value, ApiError> {
+        let balances = self.shared.lock_exchange().balances(self.account);
+        let now = self.market_time();
+        Ok(Value::Array(
+            balances
+                .iter()
+                .map(|b| {
+                    json!({
+                        "accountAlias": "",
+                        "asset": b.asset,
+                        "balance": dec(b.free + b.locked),
+                        "crossWalletBalance": dec(b.free + b.locked),
+                        "crossUnPnl": "0",
+                        "availableBalance": dec(b.free),
+                        "maxWithdrawAmount": dec(b.free),
+                        "marginAvailable": true,
+                        "updateTime": now,
+                    })
+                })
+                .collect(),
+        ))
+    }
+
     /// `account.position` / `v2/account.position` (`ws`) and `GET /fapi/v2|v3/positionRisk`:
     /// USD-M positions, marked at the book's mid price.
     fn positions(&self, p: &Params, ws: bool) -> Result<Value, ApiError> {
@@ -1117,6 +1176,7 @@ fn method_info(api: Protocol, method: &str) -> Option<(Security, u32, bool)> {
         "myTrades" if !usdm => (Security::Signed, 20, false),
         "account.status" if !usdm => (Security::Signed, 20, false),
         "account.position" | "v2/account.position" if usdm => (Security::Signed, 5, false),
+        "account.balance" | "v2/account.balance" if usdm => (Security::Signed, 5, false),
         "userDataStream.subscribe" | "userDataStream.unsubscribe" if !usdm => (Security::Session, 2, false),
         "userDataStream.subscribe.signature" if !usdm => (Security::Signed, 2, false),
         "userDataStream.start" | "userDataStream.ping" | "userDataStream.stop" if usdm => (Security::ApiKey, 1, false),
@@ -1327,6 +1387,7 @@ impl<'a> WsSession<'a> {
                     "openOrders.cancelAll" => ctx.cancel_all(p),
                     "myTrades" => ctx.trades(p),
                     "account.status" => ctx.account(),
+                    "account.balance" | "v2/account.balance" => ctx.futures_balances(),
                     _ => ctx.positions(p, true),
                 }
             }
@@ -1334,12 +1395,25 @@ impl<'a> WsSession<'a> {
         }
     }
 
-    /// The event frame of a report for this session's subscription (`None` once it ended).
-    fn event_frame(&self, report: &ExecReport) -> Option<String> {
-        let (id, _) = self.subscription?;
+    /// The event frames of a report for this session's subscription (none once it ended): the
+    /// `executionReport`, then `outboundAccountPosition` with the instrument's two assets (an
+    /// order's acceptance, fills and end all move balances between free and locked).
+    fn event_frames(&self, report: &ExecReport) -> Vec<String> {
+        let Some((id, _)) = self.subscription else { return Vec::new() };
         let event_ms = self.shared.lock_market().time_ms();
         let event = execution_report(self.shared, report, event_ms);
-        Some(json!({"subscriptionId": id, "event": event}).to_string())
+        let inst = symbol_of(self.shared, report.order.instrument);
+        let balances = self.shared.lock_exchange().balances(report.order.account);
+        let changed: Vec<Value> = balances
+            .iter()
+            .filter(|b| b.asset == inst.base || b.asset == inst.quote)
+            .map(|b| json!({"a": b.asset, "f": dec(b.free), "l": dec(b.locked)}))
+            .collect();
+        let position = json!({"e": "outboundAccountPosition", "E": event_ms, "u": event_ms, "B": changed});
+        vec![
+            json!({"subscriptionId": id, "event": event}).to_string(),
+            json!({"subscriptionId": id, "event": position}).to_string(),
+        ]
     }
 }
 
@@ -1382,11 +1456,11 @@ async fn forward_reports(
             continue;
         };
         while let Some(report) = rx.recv().await {
-            let frame = lock_session(session).event_frame(&report);
-            if let Some(frame) = frame
-                && tx.try_send(frame.into()).is_err()
-            {
-                kick.notify_one();
+            let frames = lock_session(session).event_frames(&report);
+            for frame in frames {
+                if tx.try_send(frame.into()).is_err() {
+                    kick.notify_one();
+                }
             }
         }
     }
@@ -1462,9 +1536,14 @@ pub(crate) async fn run_user_stream(
                     report = reports.recv() => {
                         let Some(report) = report else { return End::Slow };
                         let event_ms = shared.lock_market().time_ms();
-                        let frame = order_trade_update(shared, &report, event_ms).to_string();
-                        if tx.try_send(frame.into()).is_err() {
-                            kick.notify_one();
+                        let mut frames = vec![order_trade_update(shared, &report, event_ms).to_string()];
+                        if report.fill.is_some() {
+                            frames.push(account_update(shared, &report, event_ms).to_string());
+                        }
+                        for frame in frames {
+                            if tx.try_send(frame.into()).is_err() {
+                                kick.notify_one();
+                            }
                         }
                     }
                     _ = check.tick() => {
@@ -1500,7 +1579,8 @@ pub(crate) async fn run_user_stream(
 ///   `GET /api/v3/myTrades`, `GET /api/v3/account`;
 /// - USD-M: `GET|POST|DELETE /fapi/v1/order`, `GET /fapi/v1/openOrders`,
 ///   `DELETE /fapi/v1/allOpenOrders`, `GET /fapi/v1/userTrades`,
-///   `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`,
+///   `GET /fapi/v2/positionRisk`, `GET /fapi/v3/positionRisk`, `GET /fapi/v2/balance`,
+///   `GET /fapi/v3/balance`,
 ///   `POST|PUT|DELETE /fapi/v1/listenKey` (API key only).
 pub(crate) fn rest(shared: &Shared, venue: usize, api: Protocol, req: &RestRequest<'_>) -> Option<(u16, String)> {
     let usdm = api == Protocol::BinanceUsdm;
@@ -1513,6 +1593,7 @@ pub(crate) fn rest(shared: &Shared, venue: usize, api: Protocol, req: &RestReque
         (false, "GET", "/api/v3/myTrades") | (true, "GET", "/fapi/v1/userTrades") => "trades",
         (false, "GET", "/api/v3/account") => "account",
         (true, "GET", "/fapi/v2/positionRisk" | "/fapi/v3/positionRisk") => "positions",
+        (true, "GET", "/fapi/v2/balance" | "/fapi/v3/balance") => "balance",
         (true, "POST" | "PUT" | "DELETE", "/fapi/v1/listenKey") => "listenKey",
         _ => return None,
     };
@@ -1521,7 +1602,7 @@ pub(crate) fn rest(shared: &Shared, venue: usize, api: Protocol, req: &RestReque
         "status" => (if usdm { 1 } else { 4 }, false),
         "open" => (if usdm { 1 } else { 6 }, false),
         "trades" | "account" => (if usdm { 5 } else { 20 }, false),
-        "positions" => (5, false),
+        "positions" | "balance" => (5, false),
         _ => (1, false),
     };
     let answer = rest_answer(shared, venue, api, req, route, weight, order);
@@ -1570,6 +1651,7 @@ fn rest_answer(
         "trades" => ctx.trades(&p),
         "account" => ctx.account(),
         "positions" => ctx.positions(&p, false),
+        "balance" => ctx.futures_balances(),
         _ => match req.method {
             "POST" => Ok(json!({"listenKey": start_listen_key(&who.0, key)})),
             "PUT" => Ok(json!({"listenKey": keepalive_listen_key(&who.0, key)?})),
