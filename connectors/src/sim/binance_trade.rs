@@ -14,6 +14,16 @@
 //! (default 5000 ms, at most 60000 ms). Errors carry Binance's documented codes, messages and
 //! statuses (`errors.md`; USD-M's own codes where the futures API differs).
 //!
+//! WebSocket API methods: `session.logon` (Ed25519 keys), `session.status`, `session.logout`,
+//! `time`, `ping`, `order.place`, `order.cancel`, `order.status`, `openOrders.status`; spot also
+//! `openOrders.cancelAll`, `myTrades`, `account.status`, `userDataStream.subscribe` (logged-on
+//! session), `userDataStream.subscribe.signature`, `userDataStream.unsubscribe` (events arrive
+//! on the same connection as `{"subscriptionId":N,"event":{…}}`: `executionReport`, then
+//! `outboundAccountPosition`); USD-M also `account.position` / `v2/account.position`,
+//! `account.balance` / `v2/account.balance`, `userDataStream.start` / `ping` / `stop` (the
+//! listen key's stream carries `ORDER_TRADE_UPDATE` and, after fills, `ACCOUNT_UPDATE`). A
+//! method may carry the `v3/` prefix on spot.
+//!
 //! Rate limits are counted per API key (per connection for requests that name no key) in fixed
 //! windows starting on the interval's boundary, as Binance does, and reported in every WebSocket
 //! API response's `rateLimits`.
@@ -490,6 +500,11 @@ fn type_str(api: Protocol, o: &OrderView) -> &'static str {
     }
 }
 
+/// An order's `timeInForce` as Binance shows it (market orders show `GTC`).
+fn order_tif(api: Protocol, o: &OrderView) -> &'static str {
+    if o.px.is_none() { "GTC" } else { tif_str(api, o.tif) }
+}
+
 fn tif_str(api: Protocol, tif: Tif) -> &'static str {
     match tif {
         Tif::Gtc => "GTC",
@@ -532,7 +547,7 @@ fn order_json(shared: &Shared, api: Protocol, o: &OrderView) -> Map<String, Valu
             "executedQty": mantissa(o.filled_qty, inst.qty_scale),
             "cumQty": mantissa(o.filled_qty, inst.qty_scale),
             "cumQuote": dec(o.filled_quote),
-            "timeInForce": tif_str(api, o.tif),
+            "timeInForce": order_tif(api, o),
             "type": type_str(api, o),
             "reduceOnly": o.reduce_only,
             "closePosition": false,
@@ -560,7 +575,7 @@ fn order_json(shared: &Shared, api: Protocol, o: &OrderView) -> Map<String, Valu
             "origQuoteOrderQty": "0",
             "cummulativeQuoteQty": dec(o.filled_quote),
             "status": status_str(o.status),
-            "timeInForce": tif_str(api, o.tif),
+            "timeInForce": order_tif(api, o),
             "type": type_str(api, o),
             "side": side_str(o.side),
             "selfTradePreventionMode": "NONE",
@@ -688,7 +703,7 @@ fn execution_report(shared: &Shared, r: &ExecReport, event_ms: i64) -> Value {
         "c": o.client_id,
         "S": side_str(o.side),
         "o": type_str(api, o),
-        "f": tif_str(api, o.tif),
+        "f": order_tif(api, o),
         "q": mantissa(o.qty, inst.qty_scale),
         "p": price_str(inst, o.px),
         "P": "0",
@@ -745,7 +760,7 @@ fn order_trade_update(shared: &Shared, r: &ExecReport, event_ms: i64) -> Value {
             "c": o.client_id,
             "S": side_str(o.side),
             "o": type_str(api, o),
-            "f": tif_str(api, o.tif),
+            "f": order_tif(api, o),
             "q": mantissa(o.qty, inst.qty_scale),
             "p": price_str(inst, o.px),
             "ap": avg_price(inst, o),
