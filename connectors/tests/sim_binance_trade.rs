@@ -912,6 +912,7 @@ fn usdm_orders_flow_to_the_listen_key_stream_as_order_trade_updates() {
             http(sim.addr(), "GET", &format!("/{USDM}/fapi/v2/positionRisk?{query}&signature={sig}"), Some(key)).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body[0]["positionAmt"], "0.003");
+        assert_eq!(body[0]["leverage"], "10");
         let (status, body) =
             http(sim.addr(), "DELETE", &format!("/{USDM}/fapi/v1/allOpenOrders?{query}&signature={sig}"), Some(key))
                 .await;

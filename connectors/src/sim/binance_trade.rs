@@ -1116,7 +1116,10 @@ impl Ctx<'_> {
     /// USD-M positions, marked at the book's mid price.
     fn positions(&self, p: &Params, ws: bool) -> Result<Value, ApiError> {
         let only = self.optional_instrument(p)?;
-        let positions = self.shared.lock_exchange().positions(self.account);
+        let (positions, leverage) = {
+            let ex = self.shared.lock_exchange();
+            (ex.positions(self.account), ex.leverage())
+        };
         let now = self.market_time();
         let mut out = Vec::new();
         for (id, pos) in positions {
@@ -1133,6 +1136,7 @@ impl Ctx<'_> {
             let amt = inst.qty(fixed::Qty(pos.qty));
             let upnl = (mark - pos.entry_px) * amt;
             let notional = mark * amt;
+            let margin = notional.abs() / Decimal::from(leverage);
             let profit_key = if ws { "unrealizedProfit" } else { "unRealizedProfit" };
             let mut v = json!({
                 "symbol": inst.symbol,
@@ -1146,6 +1150,8 @@ impl Ctx<'_> {
                 "notional": dec(notional),
                 "marginAsset": inst.quote,
                 "isolatedWallet": "0",
+                "initialMargin": dec(margin),
+                "positionInitialMargin": dec(margin),
                 "marginType": "cross",
                 "isAutoAddMargin": "false",
                 "adl": 0,
@@ -1153,6 +1159,10 @@ impl Ctx<'_> {
             });
             if let Value::Object(m) = &mut v {
                 m.insert(profit_key.into(), dec(upnl).into());
+                if !ws {
+                    // positionRisk (v2) reports the leverage; the WebSocket API's v2 does not.
+                    m.insert("leverage".into(), leverage.to_string().into());
+                }
             }
             out.push(v);
         }
