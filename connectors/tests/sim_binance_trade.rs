@@ -157,10 +157,23 @@ fn assert_error(resp: &Value, status: u64, code: i64, msg: &str) {
 
 /// A plain HTTP request; returns the status and the body.
 async fn http(addr: std::net::SocketAddr, method: &str, target: &str, api_key: Option<&str>) -> (u16, Value) {
+    http_form(addr, method, target, api_key, "").await
+}
+
+/// An HTTP request with a form body; returns the status and the body.
+async fn http_form(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    api_key: Option<&str>,
+    form: &str,
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let key = api_key.map(|k| format!("X-MBX-APIKEY: {k}\r\n")).unwrap_or_default();
-    let req =
-        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{key}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let len = form.len();
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{key}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{form}"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     timeout(PATIENCE, s.read_to_end(&mut buf)).await.unwrap().unwrap();
@@ -920,6 +933,74 @@ fn usdm_orders_flow_to_the_listen_key_stream_as_order_trade_updates() {
             (status, body),
             (200, json!({"code": 200, "msg": "The operation of cancel all open order is done."}))
         );
+    });
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn rest_fallback_signs_query_then_body_with_hmac_and_ed25519() {
+    let sim = start();
+    hmac_account(&sim, SPOT, "rest-hmac", "rest-secret");
+    let pem = ed25519_pem(11);
+    sim.add_account(
+        SPOT,
+        Credentials { api_key: secret("rest-ed"), key: SecretKey::Ed25519(secret(&pem)), passphrase: None },
+    );
+    let inst = registry().instruments()[0].clone();
+    runtime().block_on(async {
+        let (bid, _) = top(&sim, SPOT, inst.price_scale).await;
+        let low = text(bid / 2 / inst.tick.0 * inst.tick.0, inst.price_scale);
+        // HMAC over the query string followed by the body, as sent.
+        let query = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC";
+        let body = format!("quantity=0.01&price={low}&newClientOrderId=xb900&timestamp={}", now_ms());
+        let sig =
+            HmacSigner::new(&secret("rest-secret")).sign_hex(format!("{query}{body}").as_bytes()).as_str().to_owned();
+        let form = format!("{body}&signature={sig}");
+        let (status, placed) =
+            http_form(sim.addr(), "POST", &format!("/{SPOT}/api/v3/order?{query}"), Some("rest-hmac"), &form).await;
+        assert_eq!(status, 200, "{placed}");
+        assert_eq!((placed["clientOrderId"].clone(), placed["status"].clone()), (json!("xb900"), json!("NEW")));
+        // The same parameters signed as if joined with '&' are not what was sent.
+        let wrong =
+            HmacSigner::new(&secret("rest-secret")).sign_hex(format!("{query}&{body}").as_bytes()).as_str().to_owned();
+        let (status, err) = http_form(
+            sim.addr(),
+            "POST",
+            &format!("/{SPOT}/api/v3/order?{query}"),
+            Some("rest-hmac"),
+            &format!("{body}&signature={wrong}"),
+        )
+        .await;
+        assert_eq!((status, err), (400, json!({"code": -1022, "msg": "Signature for this request is not valid."})));
+        // Ed25519: base64, percent-encoded in the query; verified, then another account's
+        // order is not found.
+        let q = format!("symbol=BTCUSDT&origClientOrderId=xb900&timestamp={}", now_ms());
+        let signer = Ed25519Signer::from_pkcs8_pem(&secret(&pem)).unwrap();
+        let mut out = [0u8; ED25519_BASE64_LEN];
+        let sig =
+            signer.sign_base64_into(q.as_bytes(), &mut out).replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+        let (status, body) =
+            http(sim.addr(), "GET", &format!("/{SPOT}/api/v3/order?{q}&signature={sig}"), Some("rest-ed")).await;
+        assert_eq!((status, body), (400, json!({"code": -2013, "msg": "Order does not exist."})));
+        let bad = signer
+            .sign_base64_into(b"something else", &mut out)
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let (status, body) =
+            http(sim.addr(), "GET", &format!("/{SPOT}/api/v3/order?{q}&signature={bad}"), Some("rest-ed")).await;
+        assert_eq!((status, body), (400, json!({"code": -1022, "msg": "Signature for this request is not valid."})));
+        let q = format!("symbol=BTCUSDT&origClientOrderId=xb900&timestamp={}", now_ms());
+        let sig = HmacSigner::new(&secret("rest-secret")).sign_hex(q.as_bytes()).as_str().to_owned();
+        let (status, body) =
+            http(sim.addr(), "DELETE", &format!("/{SPOT}/api/v3/order?{q}&signature={sig}"), Some("rest-hmac")).await;
+        assert_eq!(
+            (status, body["status"].clone(), body["origClientOrderId"].clone()),
+            (200, json!("CANCELED"), json!("xb900"))
+        );
+        let (status, body) =
+            http(sim.addr(), "DELETE", &format!("/{SPOT}/api/v3/order?{q}&signature={sig}"), Some("rest-hmac")).await;
+        assert_eq!((status, body), (400, json!({"code": -2011, "msg": "Unknown order sent."})));
     });
     sim.shutdown().unwrap();
 }
