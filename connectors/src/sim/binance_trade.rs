@@ -1264,10 +1264,14 @@ impl<'a> WsSession<'a> {
         let method =
             if self.api == Protocol::BinanceSpot { method.strip_prefix("v3/").unwrap_or(method) } else { method };
         let params = Params::from_json(req.get("params").and_then(Value::as_object));
-        let Some((security, weight, order)) = method_info(self.api, method) else {
+        let Some((security, mut weight, order)) = method_info(self.api, method) else {
             let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), 1, false);
             return render(&id, Err(api_err(400, -1102, format!("Unknown method '{method}'."))), &limits);
         };
+        if method == "openOrders.status" && params.get("symbol").is_none() {
+            // Binance weighs the all-symbols query more (spot 80, USD-M 40).
+            weight = if self.api == Protocol::BinanceSpot { 80 } else { 40 };
+        }
         match self.authorize(security, &params) {
             Err(Refused(e)) => {
                 let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), weight, false);
