@@ -1,0 +1,374 @@
+//! OKX v5 order entry: the frames crossbar writes, the login signature against an independent
+//! HMAC of the documented prehash, the decoding of recorded `orders` pushes and order answers
+//! (the docs' examples with crossbar ids), and the simulator as the venue over real loopback
+//! sockets: its login checks and error codes, and a whole session placing an IOC that fills.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use crossbar_connectors::auth::okx::{login_message, login_signature_into};
+use crossbar_connectors::auth::{HMAC_BASE64_LEN, HmacSigner, SecretString};
+use crossbar_connectors::okx::trade::codec::{PrivateDecoder, encode_cancel, encode_order};
+use crossbar_connectors::order::{
+    Credentials, OrderSession, SecretKey, SessionConfig, SessionInstrument, SessionStats,
+};
+use crossbar_connectors::sim::{SimConfig, Simulator};
+use crossbar_connectors::venue::{GatewayKind, Protocol, VenueConfig};
+use crossbar_engine::event::{
+    ClientOrderId, Fill, NewOrder, OrderCommand, OrderEvent, OrderEventKind, OrderStamps, RejectReason, Side,
+    TimeInForce,
+};
+use crossbar_engine::fixed::{Px, Qty, Scale};
+use crossbar_engine::instrument::{InstrumentId, InstrumentKind, Registry, VenueId};
+use hmac::{Hmac, Mac};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+mod support;
+
+const KEY: &str = "okx-test-key";
+const SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
+const PASSPHRASE: &str = "pass-Phrase1";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/okx_trade/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    while text.last().is_some_and(u8::is_ascii_whitespace) {
+        text.pop();
+    }
+    text
+}
+
+fn spot() -> SessionInstrument {
+    SessionInstrument {
+        id: InstrumentId(0),
+        symbol: "BTC-USDT".into(),
+        kind: InstrumentKind::Spot,
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        price_scale: Scale::new(1).unwrap(),
+        qty_scale: Scale::new(8).unwrap(),
+        contract_size: Decimal::ONE,
+    }
+}
+
+fn swap() -> SessionInstrument {
+    SessionInstrument {
+        id: InstrumentId(1),
+        symbol: "BTC-USDT-SWAP".into(),
+        kind: InstrumentKind::Perpetual,
+        base: "BTC".into(),
+        quote: "USDT".into(),
+        price_scale: Scale::new(1).unwrap(),
+        qty_scale: Scale::new(3).unwrap(),
+        contract_size: Decimal::ONE,
+    }
+}
+
+fn order(id: u64, inst: &SessionInstrument, side: Side, px: i64, qty: i64, tif: TimeInForce) -> NewOrder {
+    NewOrder {
+        client_id: ClientOrderId(id),
+        instrument: inst.id,
+        venue: VenueId(0),
+        side,
+        px: Px(px),
+        qty: Qty(qty),
+        tif,
+        reduce_only: false,
+    }
+}
+
+fn credentials(key: &str, secret: &str, passphrase: &str) -> Credentials {
+    Credentials {
+        api_key: SecretString::new(key.into()),
+        key: SecretKey::Hmac(SecretString::new(secret.into())),
+        passphrase: Some(SecretString::new(passphrase.into())),
+    }
+}
+
+#[test]
+fn order_and_cancel_frames_are_exact() {
+    let mut out = Vec::new();
+    let mut o = order(42, &swap(), Side::Buy, 315_271, 2_500, TimeInForce::Ioc);
+    o.reduce_only = true;
+    encode_order(&mut out, &swap(), &o);
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        r#"{"id":"o42","op":"order","args":[{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"ioc","px":"31527.1","sz":"2.5","clOrdId":"xb42","reduceOnly":true}]}"#
+    );
+    encode_order(&mut out, &spot(), &order(7, &spot(), Side::Sell, 315_270, 100_000, TimeInForce::Gtc));
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        r#"{"id":"o7","op":"order","args":[{"instId":"BTC-USDT","tdMode":"cash","side":"sell","ordType":"limit","px":"31527","sz":"0.001","clOrdId":"xb7"}]}"#
+    );
+    encode_cancel(&mut out, &spot(), ClientOrderId(7));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        r#"{"id":"c7","op":"cancel-order","args":[{"instId":"BTC-USDT","clOrdId":"xb7"}]}"#
+    );
+}
+
+#[test]
+fn login_sign_is_the_base64_hmac_of_the_documented_prehash() {
+    let ts = 1_538_054_050u64;
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(b"1538054050GET/users/self/verify");
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let signer = HmacSigner::new(&SecretString::new(SECRET.into()));
+    let mut buf = [0u8; HMAC_BASE64_LEN];
+    assert_eq!(login_signature_into(&signer, ts, &mut buf), expected);
+    let frame = login_message(&SecretString::new(KEY.into()), &SecretString::new(PASSPHRASE.into()), &signer, ts);
+    let v: Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(v["op"], "login");
+    assert_eq!(v["args"][0]["apiKey"], KEY);
+    assert_eq!(v["args"][0]["passphrase"], PASSPHRASE);
+    assert_eq!(v["args"][0]["timestamp"], "1538054050");
+    assert_eq!(v["args"][0]["sign"], expected.as_str());
+}
+
+fn decode(dec: &mut PrivateDecoder, stats: &mut SessionStats, name: &str) -> Vec<OrderEvent> {
+    let mut events = Vec::new();
+    dec.decode(&fixture(name), 5, 1_695_190_491_000, stats, &mut |e| events.push(e));
+    events
+}
+
+fn ev(id: u64, inst: u32, side: Side, ts: u64, kind: OrderEventKind) -> OrderEvent {
+    OrderEvent { client_id: ClientOrderId(id), instrument: InstrumentId(inst), side, exch_ts_ms: ts, recv_ns: 5, kind }
+}
+
+#[test]
+fn orders_pushes_decode_to_exact_events_and_repeats_are_dropped() {
+    let mut dec = PrivateDecoder::new(vec![spot(), swap()]);
+    let mut stats = SessionStats::default();
+    dec.track(&order(7, &spot(), Side::Sell, 315_271, 200_000, TimeInForce::Gtc));
+    assert_eq!(
+        decode(&mut dec, &mut stats, "orders_live.json"),
+        [ev(7, 0, Side::Sell, 1_654_084_334_977, OrderEventKind::Accepted)]
+    );
+    let fill = Fill {
+        px: Px(315_271),
+        qty: Qty(100_000),
+        leaves_qty: Qty(100_000),
+        fee: "0.02522168".parse().unwrap(),
+        taker: false,
+        trade_id: 242_589_207,
+    };
+    assert_eq!(
+        decode(&mut dec, &mut stats, "orders_partial.json"),
+        [ev(7, 0, Side::Sell, 1_654_084_353_263, OrderEventKind::Filled(fill))]
+    );
+    // The same trade again (a repeated push): dropped and counted.
+    assert_eq!(decode(&mut dec, &mut stats, "orders_filled.json"), []);
+    assert_eq!((stats.acks, stats.fills, stats.duplicate_fills, stats.malformed), (1, 1, 1, 0));
+    // An order of another session, fully filled: its fill still reaches the engine.
+    let mut fresh = PrivateDecoder::new(vec![spot(), swap()]);
+    let mut s2 = SessionStats::default();
+    let filled = Fill { leaves_qty: Qty(0), ..fill };
+    assert_eq!(
+        decode(&mut fresh, &mut s2, "orders_filled.json"),
+        [ev(7, 0, Side::Sell, 1_654_084_353_263, OrderEventKind::Filled(filled))]
+    );
+
+    // IOC: accepted by the answer, its unfilled rest ends as Expired.
+    dec.track(&order(9, &swap(), Side::Buy, 315_300, 3_000, TimeInForce::Ioc));
+    assert_eq!(
+        decode(&mut dec, &mut stats, "order_ack.json"),
+        [ev(9, 1, Side::Buy, 1_695_190_491_421, OrderEventKind::Accepted)]
+    );
+    // inTime/outTime mid-point 1695190491422.2895 ms against the 1695190491000 ms wall clock.
+    assert_eq!(stats.clock_offset_ms, 422);
+    assert_eq!(
+        decode(&mut dec, &mut stats, "orders_ioc_canceled.json"),
+        [ev(9, 1, Side::Buy, 1_654_084_334_980, OrderEventKind::Expired)]
+    );
+    // Order 7 ended with the repeated push (state filled), order 9 with its expiry.
+    assert_eq!(dec.open_orders().count(), 0);
+}
+
+#[test]
+fn refusals_and_bad_frames_are_counted() {
+    let mut dec = PrivateDecoder::new(vec![spot(), swap()]);
+    let mut stats = SessionStats::default();
+    dec.track(&order(9, &swap(), Side::Buy, 315_300, 3_000, TimeInForce::Ioc));
+    assert_eq!(
+        decode(&mut dec, &mut stats, "order_rejected.json"),
+        [ev(9, 1, Side::Buy, 1_695_190_491_421, OrderEventKind::Rejected(RejectReason::InsufficientBalance))]
+    );
+    dec.track(&order(9, &swap(), Side::Buy, 315_300, 3_000, TimeInForce::Ioc));
+    assert_eq!(
+        decode(&mut dec, &mut stats, "order_format_error.json"),
+        [ev(9, 1, Side::Buy, 0, OrderEventKind::Rejected(RejectReason::InvalidOrder))]
+    );
+    assert_eq!(stats.rejects, 2);
+    let mut events = Vec::new();
+    let bad: [&[u8]; 5] = [
+        b"{\"arg\":{\"channel\":\"orders\"},\"data\":[{\"clOrdId\":\"xb1\",\"instId\":\"BTC-USDT\",\"side\":\"up\",\"state\":\"live\"}]}",
+        b"{\"arg\":{\"channel\":\"orders\"},\"data\":[{\"clOrdId\":\"xb1\",\"instId\":\"BTC-USDT\",\"side\":\"buy\",\"state\":\"live\",\"tradeId\":\"5\",\"fillSz\":\"1e3\",\"fillPx\":\"1\"}]}",
+        b"{\"arg\":{\"channel\":\"orders\"},\"data\":{}}",
+        b"{\"id\":\"o1\",\"op\":\"order\",\"code\":\"0\"",
+        b"not json",
+    ];
+    for frame in bad {
+        dec.decode(frame, 5, 0, &mut stats, &mut |e| events.push(e));
+    }
+    assert_eq!((events.len(), stats.malformed), (0, 5));
+    // Someone else's order on the account, and a channel the session does not read.
+    let foreign = String::from_utf8(fixture("orders_live.json")).unwrap().replace("xb7", "web123");
+    dec.decode(foreign.as_bytes(), 5, 0, &mut stats, &mut |e| events.push(e));
+    dec.decode(br#"{"arg":{"channel":"account"},"data":[]}"#, 5, 0, &mut stats, &mut |e| events.push(e));
+    assert_eq!((events.len(), stats.unknown), (0, 2));
+    assert_eq!(
+        dec.decode(&fixture("login_failed.json"), 5, 0, &mut stats, &mut |e| events.push(e)),
+        crossbar_connectors::okx::trade::codec::Control::Error(60009)
+    );
+    assert_eq!(
+        dec.decode(&fixture("login_ok.json"), 5, 0, &mut stats, &mut |e| events.push(e)),
+        crossbar_connectors::okx::trade::codec::Control::LoggedIn
+    );
+}
+
+// ---- the simulator as the venue ------------------------------------------------------------
+
+fn start_sim() -> (Simulator, Registry) {
+    let venues = vec![VenueConfig {
+        name: "okx".into(),
+        protocol: Protocol::Okx,
+        ws_url: "sim".into(),
+        rest_url: "sim".into(),
+        gateway: GatewayKind::Paper,
+    }];
+    let registry = Registry::new(
+        &["okx".to_owned()],
+        &[support::instrument("okx", "BTC-USDT-SWAP", InstrumentKind::Perpetual, "BTC", "0.1", "0.001")],
+    )
+    .unwrap();
+    let cfg = SimConfig { seed: 5, ..SimConfig::default() };
+    let sim = Simulator::start_venues(&cfg, &registry, &venues, "127.0.0.1:0".parse().unwrap()).unwrap();
+    sim.add_account("okx", credentials(KEY, SECRET, PASSPHRASE));
+    (sim, registry)
+}
+
+fn now_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Logs in over a raw socket with the given parts; the venue's answer.
+fn raw_login(sim: &Simulator, key: &str, secret: &str, passphrase: &str, ts: u64) -> Value {
+    let (mut ws, _) = tungstenite::connect(format!("{}/ws/v5/private", sim.base_url("okx"))).unwrap();
+    let signer = HmacSigner::new(&SecretString::new(secret.into()));
+    let frame = login_message(&SecretString::new(key.into()), &SecretString::new(passphrase.into()), &signer, ts);
+    ws.send(tungstenite::Message::text(frame.as_str())).unwrap();
+    let reply = ws.read().unwrap();
+    let _ = ws.close(None);
+    serde_json::from_str(reply.to_text().unwrap()).unwrap()
+}
+
+#[test]
+fn the_simulator_checks_logins_as_okx_documents() {
+    let (sim, _) = start_sim();
+    let answer = |v: Value| {
+        (
+            v["event"].as_str().unwrap().to_owned(),
+            v["code"].as_str().unwrap().to_owned(),
+            v["msg"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ok = raw_login(&sim, KEY, SECRET, PASSPHRASE, now_s());
+    assert_eq!(answer(ok.clone()), ("login".into(), "0".into(), String::new()));
+    assert_eq!(ok["connId"].as_str().unwrap().len(), 8);
+    let err = |code: &str, msg: &str| ("error".to_owned(), code.to_owned(), msg.to_owned());
+    assert_eq!(answer(raw_login(&sim, KEY, "0000", PASSPHRASE, now_s())), err("60007", "Invalid sign"));
+    assert_eq!(
+        answer(raw_login(&sim, KEY, SECRET, PASSPHRASE, now_s() - 31)),
+        err("60006", "Timestamp request expired")
+    );
+    assert_eq!(answer(raw_login(&sim, "nobody", SECRET, PASSPHRASE, now_s())), err("60005", "Invalid apiKey"));
+    assert_eq!(answer(raw_login(&sim, KEY, SECRET, "wrong", now_s())), err("60024", "Wrong passphrase"));
+
+    // Orders before a login, and a login whose timestamp is not a number.
+    let (mut ws, _) = tungstenite::connect(format!("{}/ws/v5/private", sim.base_url("okx"))).unwrap();
+    ws.send(tungstenite::Message::text(
+        r#"{"id":"o1","op":"order","args":[{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"ioc","px":"1","sz":"1","clOrdId":"xb1"}]}"#,
+    ))
+    .unwrap();
+    let v: Value = serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["code"].as_str(), v["msg"].as_str()),
+        (Some("o1"), Some("60011"), Some("Please log in"))
+    );
+    assert_eq!(v["data"], Value::Array(vec![]));
+    ws.send(tungstenite::Message::text(
+        r#"{"op":"login","args":[{"apiKey":"okx-test-key","passphrase":"pass-Phrase1","timestamp":"soon","sign":"x"}]}"#,
+    ))
+    .unwrap();
+    let v: Value = serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!((v["code"].as_str(), v["msg"].as_str()), (Some("60004"), Some("Invalid timestamp")));
+    ws.send(tungstenite::Message::text("ping")).unwrap();
+    assert_eq!(ws.read().unwrap().to_text().unwrap(), "pong");
+    let _ = ws.close(None);
+
+    // REST with a wrong signature.
+    let ts = crossbar_connectors::okx::trade::codec::iso8601_ms(now_s() as i64 * 1000);
+    let resp = ureq::get(format!("{}/api/v5/account/positions", sim.rest_url("okx")))
+        .header("OK-ACCESS-KEY", KEY)
+        .header("OK-ACCESS-SIGN", "bm90IGEgc2lnbg==")
+        .header("OK-ACCESS-TIMESTAMP", &ts)
+        .header("OK-ACCESS-PASSPHRASE", PASSPHRASE)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = serde_json::from_reader(resp.into_body().into_reader()).unwrap();
+    assert_eq!((body["code"].as_str(), body["msg"].as_str()), (Some("50113"), Some("Invalid signature.")));
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn a_session_with_the_wrong_secret_never_becomes_ready() {
+    let (sim, registry) = start_sim();
+    let mut session = crossbar_connectors::okx::trade::OkxSession::new(session_config(&sim, &registry, "bad")).unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while session.last_error_code() == 0 && std::time::Instant::now() < deadline {
+        let now = crossbar_engine::clock::now_ns();
+        session.maintain(now, poll.registry(), mio::Token(0));
+        session.poll(now, &mut |_| {});
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(session.last_error_code(), 60007);
+    assert!(!session.ready());
+    let cmd = OrderCommand::Cancel { client_id: ClientOrderId(1), instrument: InstrumentId(0), venue: VenueId(0) };
+    assert!(matches!(session.send(&cmd, 0), Err(crossbar_engine::gateway::GatewayError::Disconnected)));
+    assert_eq!(session.stats().not_ready, 1);
+    sim.shutdown().unwrap();
+}
+
+fn session_config(sim: &Simulator, registry: &Registry, secret: &str) -> SessionConfig {
+    let i = &registry.instruments()[0];
+    SessionConfig {
+        venue: VenueId(0),
+        venue_name: "okx".into(),
+        protocol: Protocol::Okx,
+        ws_url: sim.base_url("okx"),
+        rest_url: sim.rest_url("okx"),
+        credentials: credentials(KEY, secret, PASSPHRASE),
+        instruments: vec![SessionInstrument {
+            id: i.id,
+            symbol: i.symbol.clone(),
+            kind: i.kind,
+            base: i.base.clone(),
+            quote: i.quote.clone(),
+            price_scale: i.price_scale,
+            qty_scale: i.qty_scale,
+            contract_size: i.contract_size,
+        }],
+        recv_window_ms: 5_000,
+    }
+}
+
+#[allow(dead_code)]
+fn stamps() -> OrderStamps {
+    OrderStamps::default()
+}
