@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use crossbar_connectors::auth::okx::{login_message, login_signature_into};
 use crossbar_connectors::auth::{HMAC_BASE64_LEN, HmacSigner, SecretString};
+use crossbar_connectors::okx::trade::OkxSession;
 use crossbar_connectors::okx::trade::codec::{PrivateDecoder, encode_cancel, encode_order};
 use crossbar_connectors::order::{
     Credentials, OrderSession, SecretKey, SessionConfig, SessionInstrument, SessionStats,
@@ -368,7 +369,101 @@ fn session_config(sim: &Simulator, registry: &Registry, secret: &str) -> Session
     }
 }
 
-#[allow(dead_code)]
-fn stamps() -> OrderStamps {
-    OrderStamps::default()
+/// Drives `session` (maintain + poll every millisecond) until `done` says so or 5 s pass;
+/// every event it handed out.
+fn drive(
+    session: &mut OkxSession,
+    poll: &mio::Poll,
+    events: &mut Vec<OrderEvent>,
+    done: impl Fn(&OkxSession, &[OrderEvent]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !done(session, events) {
+        assert!(std::time::Instant::now() < deadline, "timed out: {events:?} {:?}", session.stats());
+        let now = crossbar_engine::clock::now_ns();
+        session.maintain(now, poll.registry(), mio::Token(0));
+        session.poll(now, &mut |e| events.push(e));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn new_order(order: NewOrder) -> OrderCommand {
+    OrderCommand::New { order, stamps: OrderStamps::default() }
+}
+
+#[test]
+fn a_session_trades_against_the_simulator_end_to_end() {
+    let (sim, registry) = start_sim();
+    sim.set_paused(true);
+    let cfg = session_config(&sim, &registry, SECRET);
+    let inst = cfg.instruments[0].clone();
+    let mut session = OkxSession::new(cfg).unwrap();
+    assert_eq!(session.gateway_name(), "okx-v5-ws");
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    drive(&mut session, &poll, &mut events, |s, _| s.ready());
+    assert_eq!(session.stats().connects, 1);
+
+    // An IOC buy at the best ask for part of its size: accepted, then filled there exactly.
+    let book = sim.book_snapshot(InstrumentId(0)).unwrap();
+    let (ask_px, ask_qty) = book.asks[0];
+    let qty = Qty((ask_qty.0 / 2).max(1));
+    let ioc = order(1, &inst, Side::Buy, ask_px.0, qty.0, TimeInForce::Ioc);
+    session.send(&new_order(ioc), 0).unwrap();
+    drive(&mut session, &poll, &mut events, |_, e| e.len() >= 2);
+    let fee = crossbar_engine::fixed::to_decimal(ask_px.0, inst.price_scale)
+        * crossbar_engine::fixed::to_decimal(qty.0, inst.qty_scale)
+        * Decimal::new(4, 4);
+    let kinds: Vec<_> = events.iter().map(|e| (e.client_id, e.side, e.kind)).collect();
+    let OrderEventKind::Filled(fill) = kinds[1].2 else { panic!("{kinds:?}") };
+    assert_eq!(kinds[0], (ClientOrderId(1), Side::Buy, OrderEventKind::Accepted));
+    assert_eq!(
+        (kinds[1].0, fill.px, fill.qty, fill.leaves_qty, fill.fee.normalize(), fill.taker),
+        (ClientOrderId(1), ask_px, qty, Qty(0), fee.normalize(), true)
+    );
+    assert!(events.iter().all(|e| e.instrument == InstrumentId(0)));
+
+    // A resting buy far below the market, then its cancel.
+    let bid = book.bids[0].0;
+    let gtc = order(2, &inst, Side::Buy, bid.0 / 2, qty.0, TimeInForce::Gtc);
+    session.send(&new_order(gtc), 0).unwrap();
+    drive(&mut session, &poll, &mut events, |_, e| e.len() >= 3);
+    assert_eq!((events[2].client_id, events[2].kind), (ClientOrderId(2), OrderEventKind::Accepted));
+    let cancel = OrderCommand::Cancel { client_id: ClientOrderId(2), instrument: InstrumentId(0), venue: VenueId(0) };
+    session.send(&cancel, 0).unwrap();
+    drive(&mut session, &poll, &mut events, |_, e| e.len() >= 4);
+    assert_eq!((events[3].client_id, events[3].kind), (ClientOrderId(2), OrderEventKind::Cancelled));
+
+    // An order the account cannot pay for, and a cancel of an order that is gone.
+    let huge = order(3, &inst, Side::Buy, ask_px.0, 1_000_000_000_000, TimeInForce::Ioc);
+    session.send(&new_order(huge), 0).unwrap();
+    drive(&mut session, &poll, &mut events, |_, e| e.len() >= 5);
+    assert_eq!(
+        (events[4].client_id, events[4].kind),
+        (ClientOrderId(3), OrderEventKind::Rejected(RejectReason::InsufficientBalance))
+    );
+    session.send(&cancel, 0).unwrap();
+    drive(&mut session, &poll, &mut events, |s, _| s.stats().rejects >= 2);
+    let s = session.stats();
+    assert_eq!(
+        (s.orders_sent, s.cancels_sent, s.acks, s.fills, s.rejects, s.duplicate_fills, s.malformed, s.not_ready),
+        (3, 2, 2, 1, 2, 0, 0, 0)
+    );
+    assert_eq!(events.len(), 5);
+
+    // What the venue says the account holds.
+    let state = session.venue_state(Duration::from_secs(5)).unwrap();
+    assert_eq!(state.open_orders, []);
+    assert_eq!(
+        state.positions,
+        Some(vec![(InstrumentId(0), crossbar_engine::fixed::to_decimal(qty.0, inst.qty_scale))])
+    );
+    assert_eq!(state.fills.len(), 1);
+    assert_eq!(
+        (state.fills[0].client_id, state.fills[0].side, state.fills[0].fill.px, state.fills[0].fill.qty),
+        (ClientOrderId(1), Side::Buy, ask_px, qty)
+    );
+    assert_eq!(state.fills[0].fill.trade_id, fill.trade_id);
+    assert_eq!(state.fills[0].fill.fee.normalize(), fee.normalize());
+    sim.shutdown().unwrap();
 }

@@ -110,7 +110,8 @@ fn avg_px(o: &OrderView, inst: &Instrument) -> String {
     if o.filled_qty == 0 {
         return "0".into();
     }
-    let qty = crossbar_engine::fixed::to_decimal(o.filled_qty, inst.qty_scale);
+    // `filled_quote` is price × quantity × contract size.
+    let qty = crossbar_engine::fixed::to_decimal(o.filled_qty, inst.qty_scale) * inst.contract_size;
     (o.filled_quote / qty).round_dp(u32::from(inst.price_scale.places()) + 4).normalize().to_string()
 }
 
