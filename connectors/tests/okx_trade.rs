@@ -27,6 +27,9 @@ use serde_json::Value;
 
 mod support;
 
+#[global_allocator]
+static GLOBAL: support::Counting = support::Counting;
+
 const KEY: &str = "okx-test-key";
 const SECRET: &str = "22582BD0CFF14C41EDBF1AB98506286D";
 const PASSPHRASE: &str = "pass-Phrase1";
@@ -184,6 +187,50 @@ fn orders_pushes_decode_to_exact_events_and_repeats_are_dropped() {
     );
     // Order 7 ended with the repeated push (state filled), order 9 with its expiry.
     assert_eq!(dec.open_orders().count(), 0);
+}
+
+#[test]
+fn encoding_and_decoding_allocate_nothing_once_warm() {
+    let mut dec = PrivateDecoder::new(vec![spot(), swap()]);
+    let mut stats = SessionStats::default();
+    let names = [
+        "orders_live.json",
+        "orders_partial.json",
+        "orders_filled.json",
+        "order_ack.json",
+        "orders_ioc_canceled.json",
+        "order_rejected.json",
+        "order_format_error.json",
+        "login_ok.json",
+        "login_failed.json",
+    ];
+    let frames: Vec<Vec<u8>> = names.iter().map(|n| fixture(n)).collect();
+    let mut events = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(512);
+    let o7 = order(7, &spot(), Side::Sell, 315_271, 200_000, TimeInForce::Gtc);
+    let o9 = order(9, &swap(), Side::Buy, 315_300, 3_000, TimeInForce::Ioc);
+    let (spot, swap) = (spot(), swap());
+    let mut round = |dec: &mut PrivateDecoder, stats: &mut SessionStats| {
+        events.clear();
+        encode_order(&mut out, &spot, &o7);
+        encode_cancel(&mut out, &swap, ClientOrderId(9));
+        dec.track(&o7);
+        dec.track(&o9);
+        for f in &frames {
+            dec.decode(f, 5, 0, stats, &mut |e| events.push(e));
+            dec.decode(&f[..f.len() / 2], 5, 0, stats, &mut |e| events.push(e));
+        }
+        events.len()
+    };
+    let warm = round(&mut dec, &mut stats);
+    let before = support::allocs();
+    for _ in 0..10 {
+        round(&mut dec, &mut stats);
+    }
+    assert_eq!(support::allocs() - before, 0);
+    // Every round after the first sees its fills as repeats.
+    // Accepted, Filled, Accepted, Expired; the rejections find their orders ended.
+    assert_eq!((warm, stats.duplicate_fills), (4, 20 + 1));
 }
 
 #[test]
@@ -426,11 +473,16 @@ fn a_session_trades_against_the_simulator_end_to_end() {
     // A resting buy far below the market, then its cancel.
     let bid = book.bids[0].0;
     let gtc = order(2, &inst, Side::Buy, bid.0 / 2, qty.0, TimeInForce::Gtc);
+    // The per-order path (encode, follow, write) allocates nothing once warm.
+    let before = support::allocs();
     session.send(&new_order(gtc), 0).unwrap();
+    assert_eq!(support::allocs() - before, 0);
     drive(&mut session, &poll, &mut events, |_, e| e.len() >= 3);
     assert_eq!((events[2].client_id, events[2].kind), (ClientOrderId(2), OrderEventKind::Accepted));
     let cancel = OrderCommand::Cancel { client_id: ClientOrderId(2), instrument: InstrumentId(0), venue: VenueId(0) };
+    let before = support::allocs();
     session.send(&cancel, 0).unwrap();
+    assert_eq!(support::allocs() - before, 0);
     drive(&mut session, &poll, &mut events, |_, e| e.len() >= 4);
     assert_eq!((events[3].client_id, events[3].kind), (ClientOrderId(2), OrderEventKind::Cancelled));
 
