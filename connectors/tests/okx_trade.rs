@@ -519,3 +519,134 @@ fn a_session_trades_against_the_simulator_end_to_end() {
     assert_eq!(state.fills[0].fill.fee.normalize(), fee.normalize());
     sim.shutdown().unwrap();
 }
+
+/// A raw, logged-in private connection with the `orders` channel subscribed.
+fn raw_session(sim: &Simulator) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+    let (mut ws, _) = tungstenite::connect(format!("{}/ws/v5/private", sim.base_url("okx"))).unwrap();
+    let signer = HmacSigner::new(&SecretString::new(SECRET.into()));
+    let login = login_message(&SecretString::new(KEY.into()), &SecretString::new(PASSPHRASE.into()), &signer, now_s());
+    ws.send(tungstenite::Message::text(login.as_str())).unwrap();
+    assert_eq!(read_json(&mut ws)["code"], "0");
+    ws.send(tungstenite::Message::text(
+        r#"{"id":"s1","op":"subscribe","args":[{"channel":"orders","instType":"SWAP"}]}"#,
+    ))
+    .unwrap();
+    let ack = read_json(&mut ws);
+    assert_eq!((ack["event"].as_str(), ack["id"].as_str()), (Some("subscribe"), Some("s1")));
+    assert_eq!(ack["arg"], serde_json::json!({"channel": "orders", "instType": "SWAP"}));
+    ws
+}
+
+fn read_json(ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>) -> Value {
+    loop {
+        if let tungstenite::Message::Text(t) = ws.read().unwrap() {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_simulator_answers_orders_with_okx_codes_and_pushes() {
+    let (sim, _) = start_sim();
+    sim.set_paused(true);
+    let bid = sim.book_snapshot(InstrumentId(0)).unwrap().bids[0].0;
+    let mut px = Vec::new();
+    crossbar_connectors::order::write_fixed(&mut px, bid.0 / 2, Scale::new(1).unwrap());
+    let px = String::from_utf8(px).unwrap();
+    let mut ws = raw_session(&sim);
+    let started = std::time::Instant::now();
+    let place = |id: u64, sz: &str| {
+        format!(
+            r#"{{"id":"o{id}","op":"order","args":[{{"instId":"BTC-USDT-SWAP","tdMode":"cross","side":"buy","ordType":"limit","px":"{px}","sz":"{sz}","clOrdId":"xb{id}"}}]}}"#
+        )
+    };
+    ws.send(tungstenite::Message::text(place(1, "0.01"))).unwrap();
+    let ack = read_json(&mut ws);
+    assert_eq!(
+        (ack["id"].as_str(), ack["op"].as_str(), ack["code"].as_str(), ack["msg"].as_str()),
+        (Some("o1"), Some("order"), Some("0"), Some(""))
+    );
+    let row = &ack["data"][0];
+    assert_eq!(
+        (row["clOrdId"].as_str(), row["sCode"].as_str(), row["sMsg"].as_str()),
+        (Some("xb1"), Some("0"), Some("Order placed"))
+    );
+    let (t_in, t_out) = (
+        ack["inTime"].as_str().unwrap().parse::<u64>().unwrap(),
+        ack["outTime"].as_str().unwrap().parse::<u64>().unwrap(),
+    );
+    assert!(t_in <= t_out && t_in > now_s() * 1_000_000 - 60_000_000, "{t_in} {t_out}");
+    let push = read_json(&mut ws);
+    assert_eq!(push["arg"]["channel"], "orders");
+    let o = &push["data"][0];
+    assert_eq!(
+        (
+            o["clOrdId"].as_str(),
+            o["ordId"].as_str(),
+            o["state"].as_str(),
+            o["px"].as_str(),
+            o["sz"].as_str(),
+            o["ordType"].as_str(),
+            o["tdMode"].as_str(),
+            o["tradeId"].as_str()
+        ),
+        (
+            Some("xb1"),
+            row["ordId"].as_str(),
+            Some("live"),
+            Some(px.as_str()),
+            Some("0.01"),
+            Some("limit"),
+            Some("cross"),
+            Some("")
+        )
+    );
+
+    // More than the account's margin: the order's own code, the request's code "1".
+    ws.send(tungstenite::Message::text(place(2, "1000000000"))).unwrap();
+    let ack = read_json(&mut ws);
+    assert_eq!(ack["code"], "1");
+    assert_eq!(
+        (ack["data"][0]["sCode"].as_str(), ack["data"][0]["sMsg"].as_str(), ack["data"][0]["ordId"].as_str()),
+        (Some("51008"), Some("Order failed. Insufficient USDT margin in account"), Some(""))
+    );
+    // A cancel of an unknown order.
+    ws.send(tungstenite::Message::text(
+        r#"{"id":"c9","op":"cancel-order","args":[{"instId":"BTC-USDT-SWAP","clOrdId":"xb9"}]}"#,
+    ))
+    .unwrap();
+    let ack = read_json(&mut ws);
+    assert_eq!((ack["op"].as_str(), ack["code"].as_str()), (Some("cancel-order"), Some("1")));
+    assert_eq!(
+        (ack["data"][0]["sCode"].as_str(), ack["data"][0]["sMsg"].as_str()),
+        (Some("51400"), Some("Order cancellation failed as the order has been filled, canceled or does not exist."))
+    );
+    // Malformed arguments.
+    ws.send(tungstenite::Message::text(r#"{"id":"o3","op":"order","args":[]}"#)).unwrap();
+    let ack = read_json(&mut ws);
+    assert_eq!(
+        (ack["code"].as_str(), ack["msg"].as_str(), ack["data"].as_array().map(Vec::len)),
+        (Some("60013"), Some("Invalid args"), Some(0))
+    );
+    // 60 orders per 2 s per instrument: the 61st within the window is refused.
+    let mut codes = Vec::new();
+    for id in 10..70 {
+        ws.send(tungstenite::Message::text(place(id, "0.01"))).unwrap();
+        loop {
+            let v = read_json(&mut ws);
+            if v["op"] == "order" {
+                codes.push(v["data"][0]["sCode"].as_str().unwrap().to_owned());
+                break;
+            }
+        }
+    }
+    // The window counted o1 and o2 as well: 58 more pass, when all of it took under 2 s (a
+    // slower machine lets the window move on, and more pass).
+    if started.elapsed() < Duration::from_millis(1_900) {
+        assert_eq!(codes.iter().filter(|c| *c == "0").count(), 58);
+        assert_eq!(codes[58..], ["50011", "50011"]);
+    } else {
+        assert!(codes[..58].iter().all(|c| c == "0"), "{codes:?}");
+    }
+    sim.shutdown().unwrap();
+}
