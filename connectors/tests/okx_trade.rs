@@ -650,3 +650,72 @@ fn the_simulator_answers_orders_with_okx_codes_and_pushes() {
     }
     sim.shutdown().unwrap();
 }
+
+/// A loopback TCP proxy to `target` whose connections the test can cut.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = std::sync::Arc::clone(&conns);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(upstream) = std::net::TcpStream::connect(target) else { return };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                pipe(upstream.try_clone().unwrap(), client.try_clone().unwrap());
+                held.lock().unwrap().extend([client, upstream]);
+            }
+        });
+        Self { addr, conns }
+    }
+
+    /// Cuts every connection made so far.
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn after_a_lost_connection_the_session_reconnects_and_cancels_what_was_open() {
+    let (sim, registry) = start_sim();
+    sim.set_paused(true);
+    let proxy = Proxy::start(sim.addr());
+    let mut cfg = session_config(&sim, &registry, SECRET);
+    cfg.ws_url = format!("ws://{}/okx", proxy.addr);
+    let inst = cfg.instruments[0].clone();
+    let mut session = OkxSession::new(cfg).unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    drive(&mut session, &poll, &mut events, |s, _| s.ready());
+    let bid = sim.book_snapshot(InstrumentId(0)).unwrap().bids[0].0;
+    session.send(&new_order(order(5, &inst, Side::Buy, bid.0 / 2, 10, TimeInForce::Gtc)), 0).unwrap();
+    drive(&mut session, &poll, &mut events, |_, e| !e.is_empty());
+    assert_eq!((events[0].client_id, events[0].kind), (ClientOrderId(5), OrderEventKind::Accepted));
+    assert_eq!(sim.with_exchange(|ex| ex.open_orders(crossbar_connectors::sim::exchange::AccountId(0), None).len()), 1);
+
+    proxy.cut();
+    drive(&mut session, &poll, &mut events, |s, _| !s.ready());
+    let cmd = new_order(order(6, &inst, Side::Buy, bid.0 / 2, 10, TimeInForce::Gtc));
+    assert!(session.send(&cmd, 0).is_err());
+    drive(&mut session, &poll, &mut events, |_, e| e.len() >= 2);
+    assert_eq!((events[1].client_id, events[1].kind), (ClientOrderId(5), OrderEventKind::Cancelled));
+    let s = session.stats();
+    assert_eq!((s.connects, s.disconnects, s.cancel_alls, s.not_ready, s.orders_sent), (2, 1, 1, 1, 1));
+    assert!(session.ready());
+    assert_eq!(sim.with_exchange(|ex| ex.open_orders(crossbar_connectors::sim::exchange::AccountId(0), None).len()), 0);
+    sim.shutdown().unwrap();
+}
