@@ -81,6 +81,8 @@ pub struct OkxSession {
     cancel_on_ready: bool,
     /// The last `error` code the venue sent (a refused login), 0 when none.
     last_error: u64,
+    /// A write failed outside `maintain`: the next `maintain` drops the connection.
+    broken: bool,
     out: Vec<u8>,
     rx: Vec<u8>,
     cancels: Vec<(ClientOrderId, crossbar_engine::instrument::InstrumentId)>,
@@ -136,6 +138,7 @@ impl OkxSession {
             ping_sent_ns: None,
             cancel_on_ready: false,
             last_error: 0,
+            broken: false,
             out: Vec::with_capacity(1024),
             rx: Vec::with_capacity(64 * 1024),
             cancels: Vec::with_capacity(64),
@@ -282,6 +285,10 @@ impl OrderSession for OkxSession {
     }
 
     fn maintain(&mut self, now_ns: u64, registry: &mio::Registry, token: mio::Token) {
+        if std::mem::take(&mut self.broken) {
+            self.drop_conn(now_ns, Some(registry));
+            return;
+        }
         match self.phase {
             Phase::Down => {
                 if now_ns >= self.next_attempt_ns {
@@ -319,7 +326,7 @@ impl OrderSession for OkxSession {
     }
 
     fn ready(&self) -> bool {
-        self.phase == Phase::Ready
+        self.phase == Phase::Ready && !self.broken
     }
 
     fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError> {
@@ -330,7 +337,7 @@ impl OrderSession for OkxSession {
             OrderCommand::Resync { .. } => return Err(GatewayError::NotServed),
         };
         let Some(inst) = self.decoder.instrument(instrument) else { return Err(GatewayError::NotServed) };
-        if self.phase != Phase::Ready {
+        if self.phase != Phase::Ready || self.broken {
             self.stats.not_ready += 1;
             return Err(GatewayError::Disconnected);
         }
@@ -347,7 +354,7 @@ impl OrderSession for OkxSession {
                 self.decoder.track(order);
             }
             self.stats.not_ready += 1;
-            self.phase = Phase::LoggingIn(0);
+            self.broken = true;
             return Err(GatewayError::Disconnected);
         }
         match cmd {
