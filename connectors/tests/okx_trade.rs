@@ -355,21 +355,40 @@ fn the_simulator_checks_logins_as_okx_documents() {
     assert_eq!(ws.read().unwrap().to_text().unwrap(), "pong");
     let _ = ws.close(None);
 
-    // REST with a wrong signature.
-    let ts = crossbar_connectors::okx::trade::codec::iso8601_ms(now_s() as i64 * 1000);
-    let resp = ureq::get(format!("{}/api/v5/account/positions", sim.rest_url("okx")))
-        .header("OK-ACCESS-KEY", KEY)
-        .header("OK-ACCESS-SIGN", "bm90IGEgc2lnbg==")
-        .header("OK-ACCESS-TIMESTAMP", &ts)
-        .header("OK-ACCESS-PASSPHRASE", PASSPHRASE)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
-    let body: Value = serde_json::from_reader(resp.into_body().into_reader()).unwrap();
-    assert_eq!((body["code"].as_str(), body["msg"].as_str()), (Some("50113"), Some("Invalid signature.")));
+    // REST: signed as documented it answers; each broken part gets its own code, HTTP 401.
+    let rest = |key: &str, secret: &str, ms: i64| {
+        let ts = crossbar_connectors::okx::trade::codec::iso8601_ms(ms);
+        let signer = HmacSigner::new(&SecretString::new(secret.into()));
+        let mut buf = [0u8; HMAC_BASE64_LEN];
+        let path = "/api/v5/account/positions?instType=SWAP";
+        let sign = crossbar_connectors::auth::okx::rest_signature_into(
+            &signer,
+            &ts,
+            crossbar_connectors::auth::okx::HttpMethod::Get,
+            path,
+            "",
+            &mut buf,
+        )
+        .to_owned();
+        let resp = ureq::get(format!("{}{path}", sim.rest_url("okx")))
+            .header("OK-ACCESS-KEY", key)
+            .header("OK-ACCESS-SIGN", &sign)
+            .header("OK-ACCESS-TIMESTAMP", &ts)
+            .header("OK-ACCESS-PASSPHRASE", PASSPHRASE)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = serde_json::from_reader(resp.into_body().into_reader()).unwrap();
+        (status, body["code"].as_str().unwrap().to_owned(), body["msg"].as_str().unwrap().to_owned())
+    };
+    let now_ms = now_s() as i64 * 1000;
+    assert_eq!(rest(KEY, SECRET, now_ms), (200, "0".into(), String::new()));
+    assert_eq!(rest(KEY, "0000", now_ms), (401, "50113".into(), "Invalid signature.".into()));
+    assert_eq!(rest(KEY, SECRET, now_ms - 31_000), (401, "50102".into(), "Timestamp request expired.".into()));
+    assert_eq!(rest("nobody", SECRET, now_ms), (401, "50111".into(), "Invalid OK-ACCESS-KEY.".into()));
     sim.shutdown().unwrap();
 }
 
