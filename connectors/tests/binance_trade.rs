@@ -19,12 +19,18 @@ use crossbar_engine::event::{
 use crossbar_engine::fixed::{Px, Qty, Scale};
 use crossbar_engine::gateway::GatewayError;
 use crossbar_engine::instrument::{InstrumentId, InstrumentKind, VenueId};
+use crossbar_engine::journal::{VenueFill, VenueOrder, VenueState};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tungstenite::Message;
+
+mod support;
+
+#[global_allocator]
+static ALLOC: support::Counting = support::Counting;
 
 /// The API key and secret of Binance's documented signing examples.
 const API_KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
@@ -365,7 +371,7 @@ fn malformed_frames_are_counted_and_never_panic() {
         good.replace("\"t\":1650422481", "\"t\":-1").into_bytes(),
         good.replace("\"n\":\"0.26000040\"", "\"n\":\"NaN\"").into_bytes(),
         good.replace("\"l\":\"0.00400000\"", "\"l\":4").into_bytes(),
-        good[..good.len() - 5].as_bytes().to_vec(),
+        good.as_bytes()[..good.len() - 5].to_vec(),
         b"{\"id\":\"xb1.b0\",\"status\":400,\"error\":{\"code\":\"x\"}}".to_vec(),
         b"{\"id\":\"xb1.b0\",\"status\":200,\"rateLimits\":[{\"count\":1}]}".to_vec(),
     ];
@@ -392,6 +398,7 @@ struct Seen {
 
 type Ws = tungstenite::WebSocket<std::net::TcpStream>;
 
+#[allow(clippy::result_large_err)] // the callback's error type is tungstenite's
 fn accept(listener: &TcpListener, paths: &mut Vec<String>) -> Ws {
     let (stream, _) = listener.accept().unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -669,5 +676,334 @@ fn usdm_session_starts_a_listen_key_stream_and_reads_fills_from_it() {
         events
             .iter()
             .all(|e| e.client_id == ClientOrderId(31) && e.instrument == InstrumentId(7) && e.side == Side::Sell)
+    );
+}
+
+// ---- allocation ------------------------------------------------------------------------------
+
+#[test]
+fn per_order_frames_and_events_allocate_nothing_after_warm_up() {
+    let mut s = spot_session();
+    let names = [
+        "spot_new.json",
+        "spot_trade_partial.json",
+        "spot_trade_full.json",
+        "spot_canceled.json",
+        "spot_expired.json",
+        "spot_rejected.json",
+        "spot_foreign.json",
+        "spot_account_position.json",
+    ];
+    let error = br#"{"id":"xb50.b0","status":400,"error":{"code":-2010,"msg":"Account has insufficient balance for requested action."},"rateLimits":[{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":50,"count":13}]}"#;
+    // Eleven rounds of frames, each round's trades with fresh ids (so they are fills, not
+    // duplicates), plus a malformed frame.
+    let rounds: Vec<Vec<Vec<u8>>> = (0..11u64)
+        .map(|round| {
+            let mut frames: Vec<Vec<u8>> = names
+                .iter()
+                .map(|n| {
+                    let text = String::from_utf8(fixture(n)).unwrap();
+                    text.replace("\"t\":16504224", &format!("\"t\":{}", 100 + round)).into_bytes()
+                })
+                .collect();
+            frames.push(error.to_vec());
+            frames.push(fixture("spot_trade_full.json")[..40].to_vec());
+            frames
+        })
+        .collect();
+    let cmds = [
+        new_order(42, 3, Side::Buy, 6_500_010, 1_000, TimeInForce::Gtc, false),
+        new_order(u64::MAX, 3, Side::Sell, 1, 99_999_999, TimeInForce::Ioc, false),
+        OrderCommand::Cancel { client_id: ClientOrderId(42), instrument: InstrumentId(3), venue: VenueId(1) },
+    ];
+    let mut events = 0u64;
+    let mut run = |s: &mut BinanceSession, frames: &[Vec<u8>]| {
+        for c in &cmds {
+            std::hint::black_box(s.encode(c, 1_700_000_000_000).unwrap());
+        }
+        for f in frames {
+            s.on_frame(f, RECV_NS, &mut |e| {
+                std::hint::black_box(e);
+                events += 1;
+            });
+        }
+    };
+    run(&mut s, &rounds[0]);
+    let before = support::allocs();
+    for frames in &rounds[1..] {
+        run(&mut s, frames);
+    }
+    assert_eq!(support::allocs() - before, 0);
+    assert_eq!(events, 11 * 7, "NEW, two fills, cancel, expiry, reject, error answer per round");
+    assert_eq!((s.stats().fills, s.stats().duplicate_fills, s.stats().malformed), (22, 0, 11));
+}
+
+// ---- reconnect -------------------------------------------------------------------------------
+
+#[test]
+fn a_dropped_connection_reconnects_and_cancels_what_was_left_open() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut seen = Seen { paths: Vec::new(), requests: Vec::new() };
+        let login = |ws: &mut Ws, seen: &mut Seen| {
+            let t = next_request(ws, seen);
+            reply(ws, ok(&t["id"], json!({"serverTime": wall_ms()})));
+            let sub = next_request(ws, seen);
+            assert_eq!(sub["method"], "userDataStream.subscribe.signature");
+            reply(ws, ok(&sub["id"], json!({"subscriptionId": 0})));
+        };
+        let report = |x: &str| {
+            json!({"subscriptionId": 0, "event": {"e": "executionReport", "E": 5, "s": "BTCUSDT", "c": if x == "NEW" { "xb60" } else { "x1" },
+                "C": if x == "NEW" { "" } else { "xb60" }, "S": "SELL", "o": "LIMIT", "f": "GTC", "q": "0.01000000", "p": "70000.00000000",
+                "x": x, "X": x, "r": "NONE", "i": 1, "l": "0", "z": "0", "L": "0", "n": "0", "N": null, "T": 6, "t": -1, "m": false}})
+        };
+        let mut first = accept(&listener, &mut seen.paths);
+        login(&mut first, &mut seen);
+        let order = next_request(&mut first, &mut seen);
+        reply(&mut first, ok(&order["id"], json!({"orderId": 1})));
+        reply(&mut first, report("NEW"));
+        drop(first); // the connection breaks with the order open
+        let mut second = accept(&listener, &mut seen.paths);
+        login(&mut second, &mut seen);
+        let cancel_all = next_request(&mut second, &mut seen);
+        assert_eq!(cancel_all["method"], "openOrders.cancelAll");
+        let p = &cancel_all["params"];
+        assert_eq!(p["symbol"], "BTCUSDT");
+        assert_eq!(p["signature"], hmac_hex(SECRET, &sorted_payload(p)).as_str());
+        reply(&mut second, ok(&cancel_all["id"], json!([{"symbol": "BTCUSDT", "origClientOrderId": "xb60"}])));
+        reply(&mut second, report("CANCELED"));
+        while second.read().is_ok() {}
+        seen
+    });
+    let mut s =
+        BinanceSession::new(config(Protocol::BinanceSpot, &format!("ws://127.0.0.1:{port}/binance"), hmac_key()))
+            .unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    drive(&mut s, &poll, &mut events, |s, _| s.ready());
+    let before = support::allocs();
+    s.send(&new_order(60, 3, Side::Sell, 7_000_000, 1_000, TimeInForce::Gtc, false), 1).unwrap();
+    assert_eq!(support::allocs() - before, 0, "sending an order allocates nothing");
+    drive(&mut s, &poll, &mut events, |s, ev| !ev.is_empty() && !s.ready());
+    drive(&mut s, &poll, &mut events, |_, ev| ev.len() >= 2);
+    let st = s.stats();
+    assert_eq!((st.connects, st.disconnects, st.cancel_alls, st.orders_sent, st.rejects), (2, 1, 1, 1, 0));
+    let kinds: Vec<(u64, OrderEventKind)> = events.iter().map(|e| (e.client_id.0, e.kind)).collect();
+    assert_eq!(kinds, [(60, OrderEventKind::Accepted), (60, OrderEventKind::Cancelled)]);
+    drop(s);
+    let seen = server.join().unwrap();
+    assert_eq!(seen.paths, ["/binance/ws-api/v3", "/binance/ws-api/v3"]);
+}
+
+// ---- venue state -----------------------------------------------------------------------------
+
+fn trade(id: u64, order_id: u64, price: &str, qty: &str, maker: bool) -> Value {
+    json!({"symbol": "BTCUSDT", "id": id, "orderId": order_id, "orderListId": -1, "price": price, "qty": qty,
+           "quoteQty": "1", "commission": "0.01", "commissionAsset": "USDT", "time": 1, "isBuyer": true, "isMaker": maker,
+           "isBestMatch": true})
+}
+
+fn order_status(order_id: u64, client_id: &str, side: &str, orig: &str, executed: &str) -> Value {
+    json!({"symbol": "BTCUSDT", "orderId": order_id, "orderListId": -1, "clientOrderId": client_id, "price": "65000.00",
+           "origQty": orig, "executedQty": executed, "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": side})
+}
+
+#[test]
+fn spot_venue_state_maps_open_orders_and_recent_fills_to_our_ids() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut seen = Seen { paths: Vec::new(), requests: Vec::new() };
+        let mut ws = accept(&listener, &mut seen.paths);
+        let mut answer = |ws: &mut Ws, method: &str, result: Value| {
+            let req = next_request(ws, &mut seen);
+            assert_eq!(req["method"], method);
+            if method != "time" {
+                let p = &req["params"];
+                assert_eq!(p["signature"], hmac_hex(SECRET, &sorted_payload(p)).as_str(), "{method}");
+            }
+            reply(ws, ok(&req["id"], result));
+            req
+        };
+        answer(&mut ws, "time", json!({"serverTime": wall_ms()}));
+        answer(
+            &mut ws,
+            "openOrders.status",
+            json!([
+                order_status(500, "xb5", "BUY", "0.01000000", "0.00400000"),
+                order_status(501, "web_1", "BUY", "1", "0")
+            ]),
+        );
+        let trades = answer(
+            &mut ws,
+            "myTrades",
+            json!([
+                trade(12, 600, "64999.00", "0.00200000", true),
+                trade(11, 500, "65000.00", "0.00400000", false),
+                trade(13, 700, "1.00", "1.00000000", false)
+            ]),
+        );
+        assert_eq!(
+            (trades["params"]["symbol"].as_str(), trades["params"]["limit"].as_str()),
+            (Some("BTCUSDT"), Some("1000"))
+        );
+        let st = answer(&mut ws, "order.status", order_status(600, "xb6", "SELL", "0.00200000", "0.00200000"));
+        assert_eq!(st["params"]["orderId"], "600");
+        answer(&mut ws, "order.status", order_status(700, "web_2", "SELL", "1", "1"));
+        while ws.read().is_ok() {}
+    });
+    let mut s =
+        BinanceSession::new(config(Protocol::BinanceSpot, &format!("ws://127.0.0.1:{port}/binance"), hmac_key()))
+            .unwrap();
+    let state = s.venue_state(Duration::from_secs(10)).unwrap();
+    server.join().unwrap();
+    let fill = |px, qty, leaves, taker, trade_id| Fill {
+        px: Px(px),
+        qty: Qty(qty),
+        leaves_qty: Qty(leaves),
+        fee: Decimal::new(1, 2),
+        taker,
+        trade_id,
+    };
+    assert_eq!(
+        state,
+        VenueState {
+            open_orders: vec![VenueOrder {
+                client_id: ClientOrderId(5),
+                instrument: InstrumentId(3),
+                venue: VenueId(1),
+                open_qty: Qty(600)
+            }],
+            fills: vec![
+                VenueFill {
+                    client_id: ClientOrderId(5),
+                    instrument: InstrumentId(3),
+                    side: Side::Buy,
+                    fill: fill(6_500_000, 400, 600, true, 11)
+                },
+                VenueFill {
+                    client_id: ClientOrderId(6),
+                    instrument: InstrumentId(3),
+                    side: Side::Sell,
+                    fill: fill(6_499_900, 200, 0, false, 12)
+                },
+            ],
+            positions: None,
+        }
+    );
+}
+
+/// A one-request-per-connection HTTP server answering `GET` paths from `routes` (path without
+/// the query → JSON body); returns the request lines it saw.
+fn http_server(listener: TcpListener, routes: Vec<(&'static str, Value)>) -> JoinHandle<Vec<String>> {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..routes.len() {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut api_key = None;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("x-mbx-apikey")
+                {
+                    api_key = Some(v.trim().to_owned());
+                }
+            }
+            assert_eq!(api_key.as_deref(), Some(API_KEY));
+            let target = line.split_whitespace().nth(1).unwrap().to_owned();
+            let (path, query) = target.split_once('?').unwrap();
+            let (unsigned, sig) = query.rsplit_once("&signature=").unwrap();
+            assert_eq!(sig, hmac_hex(SECRET, unsigned), "REST signature over the query as sent");
+            let body =
+                routes.iter().find(|(p, _)| *p == path).unwrap_or_else(|| panic!("unexpected {path}")).1.to_string();
+            let mut out = stream;
+            write!(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                .unwrap();
+            seen.push(format!("{} {path}", line.split_whitespace().next().unwrap()));
+        }
+        seen
+    })
+}
+
+#[test]
+fn usdm_venue_state_reads_rest_orders_and_trades_and_ws_positions() {
+    let ws_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ws_port = ws_listener.local_addr().unwrap().port();
+    let http_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http_listener.local_addr().unwrap().port();
+    let usdm_order = |id: u64, cid: &str, side: &str, orig: &str, done: &str| {
+        json!({"orderId": id, "symbol": "BTCUSDT", "status": "NEW", "clientOrderId": cid, "price": "64000.5", "origQty": orig,
+               "executedQty": done, "side": side, "positionSide": "BOTH", "type": "LIMIT", "timeInForce": "GTC"})
+    };
+    let http = http_server(
+        http_listener,
+        vec![
+            ("/binance-usdm/fapi/v1/openOrders", json!([usdm_order(1, "xb70", "SELL", "0.003", "0.001")])),
+            (
+                "/binance-usdm/fapi/v1/userTrades",
+                json!([{"buyer": false, "commission": "-0.0128001", "commissionAsset": "USDT", "id": 900, "maker": true,
+                        "orderId": 1, "price": "64000.5", "qty": "0.001", "quoteQty": "64.0005", "realizedPnl": "0",
+                        "side": "SELL", "positionSide": "BOTH", "symbol": "BTCUSDT", "time": 1}]),
+            ),
+        ],
+    );
+    let ws_server = std::thread::spawn(move || {
+        let mut seen = Seen { paths: Vec::new(), requests: Vec::new() };
+        let mut ws = accept(&ws_listener, &mut seen.paths);
+        let t = next_request(&mut ws, &mut seen);
+        reply(&mut ws, ok(&t["id"], json!({"serverTime": wall_ms()})));
+        let pos = next_request(&mut ws, &mut seen);
+        assert_eq!(pos["method"], "v2/account.position");
+        assert_eq!(pos["params"]["signature"], hmac_hex(SECRET, &sorted_payload(&pos["params"])).as_str());
+        reply(
+            &mut ws,
+            ok(
+                &pos["id"],
+                json!([{"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "-0.001"},
+                                              {"symbol": "ETHUSDT", "positionSide": "BOTH", "positionAmt": "5"}]),
+            ),
+        );
+        while ws.read().is_ok() {}
+        seen.paths
+    });
+    let mut cfg = config(Protocol::BinanceUsdm, &format!("ws://127.0.0.1:{ws_port}/binance-usdm"), hmac_key());
+    cfg.rest_url = format!("http://127.0.0.1:{http_port}/binance-usdm");
+    let mut s = BinanceSession::new(cfg).unwrap();
+    let state = s.venue_state(Duration::from_secs(10)).unwrap();
+    assert_eq!(http.join().unwrap(), ["GET /binance-usdm/fapi/v1/openOrders", "GET /binance-usdm/fapi/v1/userTrades"]);
+    assert_eq!(ws_server.join().unwrap(), ["/binance-usdm/ws-fapi/v1"]);
+    assert_eq!(
+        state,
+        VenueState {
+            open_orders: vec![VenueOrder {
+                client_id: ClientOrderId(70),
+                instrument: InstrumentId(7),
+                venue: VenueId(1),
+                open_qty: Qty(2)
+            }],
+            fills: vec![VenueFill {
+                client_id: ClientOrderId(70),
+                instrument: InstrumentId(7),
+                side: Side::Sell,
+                fill: Fill {
+                    px: Px(640_005),
+                    qty: Qty(1),
+                    leaves_qty: Qty(2),
+                    fee: Decimal::new(-128_001, 7),
+                    taker: false,
+                    trade_id: 900
+                },
+            }],
+            positions: Some(vec![(InstrumentId(7), Decimal::new(-1, 3))]),
+        }
     );
 }

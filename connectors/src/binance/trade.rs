@@ -446,13 +446,9 @@ impl BinanceSession {
             }
             b"ping" => {}
             id => {
-                let Some((cid, kind, idx)) = parse_request_id(id) else {
-                    // Cancel-alls and anything else: only the status matters.
-                    if failed {
-                        self.stats.rejects += 1;
-                    }
-                    return Ok(());
-                };
+                // Cancel-alls (spot answers -2011 when nothing was open) and anything else
+                // that is not an order's: nothing to report.
+                let Some((cid, kind, idx)) = parse_request_id(id) else { return Ok(()) };
                 if !failed {
                     return Ok(());
                 }

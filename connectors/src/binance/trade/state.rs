@@ -2,11 +2,12 @@
 //! the USD-M REST cancel-all.
 //!
 //! - Spot, over a WebSocket API connection of its own: `openOrders.status` (all symbols), then
-//!   per instrument `allOrders` (client id, quantity and side of each order id) and `myTrades`
-//!   (recent fills, which name only the order id). Spot keeps no positions.
-//! - USD-M over signed REST: `GET /fapi/v1/openOrders`, per instrument `GET /fapi/v1/allOrders`
-//!   and `GET /fapi/v1/userTrades`; positions from the WebSocket API's `v2/account.position`
-//!   (REST `GET /fapi/v2/positionRisk` if that fails).
+//!   per instrument `myTrades` (recent fills, which name only the venue's order id), and
+//!   `order.status` for each order id of a fill not among the open orders (its client id,
+//!   quantity and side). Spot keeps no positions.
+//! - USD-M over signed REST: `GET /fapi/v1/openOrders`, per instrument
+//!   `GET /fapi/v1/userTrades` and `GET /fapi/v1/order` per unknown order id; positions from
+//!   the WebSocket API's `v2/account.position` (REST `GET /fapi/v2/positionRisk` if that fails).
 //!
 //! Orders whose client ids are not crossbar's are skipped.
 
@@ -29,16 +30,14 @@ use crate::ws::{Read, WsConn};
 pub(super) fn venue_state(s: &mut BinanceSession, timeout: Duration) -> Result<VenueState, OrderError> {
     let deadline = Instant::now() + timeout;
     let mut ws = Blocking::connect(s, deadline)?;
-    let mut orders_by_symbol: Vec<Vec<J>> = Vec::new();
     let mut trades_by_symbol: Vec<Vec<J>> = Vec::new();
     let open: Vec<J>;
     let mut positions = None;
+    let rest = Rest::new(s, deadline);
     if s.usdm {
-        let rest = Rest::new(s, deadline);
         open = as_array(rest.get(s, "/fapi/v1/openOrders", &[], "openOrders")?, "openOrders")?;
         for inst in &s.cfg.instruments {
             let sym = [("limit", "1000".to_owned()), ("symbol", inst.symbol.clone())];
-            orders_by_symbol.push(as_array(rest.get(s, "/fapi/v1/allOrders", &sym, "allOrders")?, "allOrders")?);
             trades_by_symbol.push(as_array(rest.get(s, "/fapi/v1/userTrades", &sym, "userTrades")?, "userTrades")?);
         }
         let pos = match ws.signed(s, "v2/account.position", &[], "v2/account.position") {
@@ -62,45 +61,53 @@ pub(super) fn venue_state(s: &mut BinanceSession, timeout: Duration) -> Result<V
         open = as_array(ws.signed(s, "openOrders.status", &[], "openOrders.status")?, "openOrders.status")?;
         for inst in &s.cfg.instruments {
             let sym = [("limit", "1000".to_owned()), ("symbol", inst.symbol.clone())];
-            orders_by_symbol.push(as_array(ws.signed(s, "allOrders", &sym, "allOrders")?, "allOrders")?);
             trades_by_symbol.push(as_array(ws.signed(s, "myTrades", &sym, "myTrades")?, "myTrades")?);
         }
     }
-    ws.conn.close();
 
     let mut state = VenueState { positions, ..VenueState::default() };
+    // Per instrument: order id -> what the venue says of the order.
+    let mut orders: Vec<HashMap<u64, KnownOrder>> = vec![HashMap::new(); s.cfg.instruments.len()];
     for o in &open {
         let Some(sym) = o["symbol"].as_str() else { return Err(malformed("openOrders", "symbol")) };
-        let Some(inst) = s.cfg.instruments.iter().find(|i| i.symbol == sym) else { continue };
-        let Some(cid) = o["clientOrderId"].as_str().and_then(|c| parse_client_id(c.as_bytes())) else { continue };
-        let orig = qty_of(&o["origQty"], inst.qty_scale, "origQty")?;
+        let Some(i) = s.cfg.instruments.iter().position(|i| i.symbol == sym) else { continue };
+        let inst = &s.cfg.instruments[i];
+        let (oid, entry) = order_entry(o, inst.qty_scale)?;
+        orders[i].insert(oid, entry);
+        let Some(cid) = entry.client else { continue };
         let done = qty_of(&o["executedQty"], inst.qty_scale, "executedQty")?;
         state.open_orders.push(VenueOrder {
             client_id: cid,
             instrument: inst.id,
             venue: s.cfg.venue,
-            open_qty: Qty((orig - done).max(0)),
+            open_qty: Qty((entry.ordered - done).max(0)),
         });
     }
     for (i, inst) in s.cfg.instruments.iter().enumerate() {
-        // order id -> (client id, ordered quantity, side)
-        let mut orders: HashMap<u64, (ClientOrderId, i64, Side)> = HashMap::new();
-        for o in &orders_by_symbol[i] {
-            let Some(cid) = o["clientOrderId"].as_str().and_then(|c| parse_client_id(c.as_bytes())) else { continue };
-            let Some(oid) = o["orderId"].as_u64() else { return Err(malformed("allOrders", "orderId")) };
-            let side = match o["side"].as_str() {
-                Some("BUY") => Side::Buy,
-                Some("SELL") => Side::Sell,
-                _ => return Err(malformed("allOrders", "side")),
+        for t in &trades_by_symbol[i] {
+            let Some(oid) = t["orderId"].as_u64() else { return Err(malformed("trades", "orderId")) };
+            if orders[i].contains_key(&oid) {
+                continue;
+            }
+            let extra = [("orderId", oid.to_string()), ("symbol", inst.symbol.clone())];
+            let o = if s.usdm {
+                rest.get(s, "/fapi/v1/order", &extra, "order")?
+            } else {
+                ws.signed(s, "order.status", &extra, "order.status")?
             };
-            orders.insert(oid, (cid, qty_of(&o["origQty"], inst.qty_scale, "origQty")?, side));
+            let (_, entry) = order_entry(&o, inst.qty_scale)?;
+            orders[i].insert(oid, entry);
         }
+    }
+    ws.conn.close();
+    for (i, inst) in s.cfg.instruments.iter().enumerate() {
+        let orders = &orders[i];
         let mut trades = trades_by_symbol[i].clone();
         trades.sort_by_key(|t| t["id"].as_u64().unwrap_or(0));
         let mut cum: HashMap<u64, i64> = HashMap::new();
         for t in &trades {
             let Some(oid) = t["orderId"].as_u64() else { return Err(malformed("trades", "orderId")) };
-            let Some(&(cid, ordered, side)) = orders.get(&oid) else { continue };
+            let Some(&KnownOrder { client: Some(cid), ordered, side }) = orders.get(&oid) else { continue };
             let Some(trade_id) = t["id"].as_u64() else { return Err(malformed("trades", "id")) };
             let qty = qty_of(&t["qty"], inst.qty_scale, "qty")?;
             let px = Px(mantissa(&t["price"], inst.price_scale, "price")?);
@@ -124,6 +131,29 @@ pub(super) fn venue_state(s: &mut BinanceSession, timeout: Duration) -> Result<V
         }
     }
     Ok(state)
+}
+
+/// What an order query says of one order.
+#[derive(Clone, Copy)]
+struct KnownOrder {
+    /// Its client id, when crossbar's.
+    client: Option<ClientOrderId>,
+    /// Ordered quantity (mantissa).
+    ordered: i64,
+    /// Its side.
+    side: Side,
+}
+
+/// An order's id and what it is.
+fn order_entry(o: &J, scale: Scale) -> Result<(u64, KnownOrder), OrderError> {
+    let Some(oid) = o["orderId"].as_u64() else { return Err(malformed("order", "orderId")) };
+    let cid = o["clientOrderId"].as_str().and_then(|c| parse_client_id(c.as_bytes()));
+    let side = match o["side"].as_str() {
+        Some("BUY") => Side::Buy,
+        Some("SELL") => Side::Sell,
+        _ => return Err(malformed("order", "side")),
+    };
+    Ok((oid, KnownOrder { client: cid, ordered: qty_of(&o["origQty"], scale, "origQty")?, side }))
 }
 
 fn malformed(request: &'static str, field: &str) -> OrderError {
