@@ -1007,3 +1007,160 @@ fn usdm_venue_state_reads_rest_orders_and_trades_and_ws_positions() {
         }
     );
 }
+
+// ---- end to end, against the simulator -----------------------------------------------------------
+
+mod e2e {
+    use super::*;
+    use crossbar_connectors::sim::{SimConfig, Simulator};
+    use crossbar_engine::instrument::{Instrument, Registry};
+
+    const SPOT: &str = "binance-spot";
+    const USDM: &str = "binance-usdm";
+
+    fn registry() -> Registry {
+        Registry::new(
+            &[SPOT.to_owned(), USDM.to_owned()],
+            &[
+                support::instrument(SPOT, "BTCUSDT", InstrumentKind::Spot, "BTC", "0.01", "0.00001"),
+                support::instrument(USDM, "BTCUSDT", InstrumentKind::Perpetual, "BTC", "0.1", "0.001"),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn session_instrument(i: &Instrument) -> SessionInstrument {
+        SessionInstrument {
+            id: i.id,
+            symbol: i.symbol.clone(),
+            kind: i.kind,
+            base: i.base.clone(),
+            quote: i.quote.clone(),
+            price_scale: i.price_scale,
+            qty_scale: i.qty_scale,
+            contract_size: i.contract_size,
+        }
+    }
+
+    /// Best bid and ask from the simulator's REST depth, as mantissas.
+    fn top(sim: &Simulator, venue: &str, inst: &Instrument) -> (i64, i64) {
+        let path = if venue == SPOT { "/api/v3/depth" } else { "/fapi/v1/depth" };
+        let url = format!("{}{path}?symbol=BTCUSDT&limit=5", sim.rest_url(venue));
+        let body: Value =
+            serde_json::from_str(&ureq::get(&url).call().unwrap().body_mut().read_to_string().unwrap()).unwrap();
+        let px = |side: &str| Px::parse(body[side][0][0].as_str().unwrap().as_bytes(), inst.price_scale).unwrap().0;
+        (px("bids"), px("asks"))
+    }
+
+    fn new(id: u64, inst: &Instrument, side: Side, px: i64, qty: i64, tif: TimeInForce) -> OrderCommand {
+        OrderCommand::New {
+            order: NewOrder {
+                client_id: ClientOrderId(id),
+                instrument: inst.id,
+                venue: inst.venue,
+                side,
+                px: Px(px),
+                qty: Qty(qty),
+                tif,
+                reduce_only: false,
+            },
+            stamps: OrderStamps::default(),
+        }
+    }
+
+    fn kinds_of(events: &[OrderEvent], id: u64) -> Vec<OrderEventKind> {
+        events.iter().filter(|e| e.client_id == ClientOrderId(id)).map(|e| e.kind).collect()
+    }
+
+    /// Rests an order, takes liquidity with an IOC, cancels the resting one, then asks the
+    /// venue what the account holds: the same fill, no open order.
+    fn round_trip(venue: &str, idx: usize, key: SecretKey) -> (BinanceSession, Vec<OrderEvent>, VenueState) {
+        let reg = registry();
+        let sim =
+            Simulator::start(&SimConfig { seed: 11, ..SimConfig::default() }, &reg, "127.0.0.1:0".parse().unwrap())
+                .unwrap();
+        let account_key = match &key {
+            SecretKey::Hmac(s) => SecretKey::Hmac(SecretString::new(s.expose().to_owned())),
+            SecretKey::Ed25519(s) => SecretKey::Ed25519(SecretString::new(s.expose().to_owned())),
+        };
+        sim.add_account(
+            venue,
+            Credentials { api_key: SecretString::new(API_KEY.into()), key: account_key, passphrase: None },
+        );
+        let inst = reg.instruments()[idx].clone();
+        let protocol = if venue == SPOT { Protocol::BinanceSpot } else { Protocol::BinanceUsdm };
+        let cfg = SessionConfig {
+            venue: inst.venue,
+            venue_name: venue.into(),
+            protocol,
+            ws_url: sim.base_url(venue),
+            rest_url: sim.rest_url(venue),
+            credentials: Credentials { api_key: SecretString::new(API_KEY.into()), key, passphrase: None },
+            instruments: vec![session_instrument(&inst)],
+            recv_window_ms: 5000,
+        };
+        let mut s = BinanceSession::new(cfg).unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut events = Vec::new();
+        drive(&mut s, &poll, &mut events, |s, _| s.ready());
+        let (bid, ask) = top(&sim, venue, &inst);
+        let tick = inst.tick.0;
+        let lot = inst.lot.0;
+        s.send(&new(1, &inst, Side::Buy, bid / 2 / tick * tick, 10 * lot, TimeInForce::Gtc), 1).unwrap();
+        drive(&mut s, &poll, &mut events, |_, ev| !kinds_of(ev, 1).is_empty());
+        s.send(&new(2, &inst, Side::Buy, ask * 2 / tick * tick, lot, TimeInForce::Ioc), 1).unwrap();
+        drive(&mut s, &poll, &mut events, |_, ev| {
+            kinds_of(ev, 2).iter().any(|k| matches!(k, OrderEventKind::Filled(f) if f.leaves_qty == Qty(0)))
+        });
+        s.send(&OrderCommand::Cancel { client_id: ClientOrderId(1), instrument: inst.id, venue: inst.venue }, 1)
+            .unwrap();
+        drive(&mut s, &poll, &mut events, |_, ev| kinds_of(ev, 1).len() >= 2);
+        let state = s.venue_state(Duration::from_secs(10)).unwrap();
+        (s, events, state)
+    }
+
+    fn check(s: &BinanceSession, events: &[OrderEvent], state: &VenueState) {
+        assert_eq!(kinds_of(events, 1), [OrderEventKind::Accepted, OrderEventKind::Cancelled]);
+        let fills: Vec<Fill> = kinds_of(events, 2)
+            .into_iter()
+            .filter_map(|k| match k {
+                OrderEventKind::Filled(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fills.len(), 1, "{events:?}");
+        let f = fills[0];
+        assert!(f.taker && f.leaves_qty == Qty(0) && f.fee > Decimal::ZERO, "{f:?}");
+        assert!(state.open_orders.is_empty(), "{state:?}");
+        assert_eq!(state.fills.len(), 1, "{state:?}");
+        assert_eq!(state.fills[0].client_id, ClientOrderId(2));
+        assert_eq!(state.fills[0].side, Side::Buy);
+        assert_eq!(state.fills[0].fill, f, "the venue's record of the fill equals the streamed one");
+        let st = s.stats();
+        assert_eq!((st.orders_sent, st.cancels_sent, st.rejects, st.malformed, st.duplicate_fills), (2, 1, 0, 0, 0));
+        assert_eq!(st.fills, 1);
+        assert!(st.clock_offset_ms.abs() < 1_000, "sim and session share a wall clock: {}", st.clock_offset_ms);
+        assert!(st.rate_limit > 0 && st.rate_used > 0, "{st:?}");
+    }
+
+    #[test]
+    fn spot_hmac_session_trades_with_the_simulator_and_reconciles() {
+        let (s, events, state) = round_trip(SPOT, 0, hmac_key());
+        check(&s, &events, &state);
+        assert_eq!(state.positions, None);
+    }
+
+    #[test]
+    fn spot_ed25519_session_trades_with_the_simulator() {
+        let pem = vector("rfc8032_7.1_test1")["pkcs8_pem"].as_str().unwrap().to_owned();
+        let (s, events, state) = round_trip(SPOT, 0, SecretKey::Ed25519(SecretString::new(pem)));
+        check(&s, &events, &state);
+    }
+
+    #[test]
+    fn usdm_session_trades_with_the_simulator_and_reads_its_position() {
+        let (s, events, state) = round_trip(USDM, 1, hmac_key());
+        check(&s, &events, &state);
+        assert_eq!(state.positions, Some(vec![(registry().instruments()[1].id, Decimal::new(1, 3))]));
+    }
+}
