@@ -342,13 +342,15 @@ fn error_answers_reject_the_order_with_the_codes_reason_and_rate_limits_are_trac
     assert_eq!(ev, [event(52, 3, Side::Sell, 0, OrderEventKind::Rejected(RejectReason::InvalidOrder))]);
     let ev = feed(&mut s, answer("xb53.b0", 400, -1022).as_bytes());
     assert_eq!(ev, [event(53, 3, Side::Buy, 0, OrderEventKind::Rejected(RejectReason::Other))]);
+    let ev = feed(&mut s, answer("xb56.b0", 503, -1006).as_bytes());
+    assert_eq!(ev, [event(56, 3, Side::Buy, 0, OrderEventKind::Rejected(RejectReason::Transport))]);
     // A refused cancel is counted, but the order's fate comes from its own events.
     assert_eq!(feed(&mut s, answer("xb54.c0", 400, -2011).as_bytes()), []);
     // A successful ACK answer carries no event (the user data stream's NEW does).
     let ack = r#"{"id":"xb55.b0","status":200,"result":{"symbol":"BTCUSDT","orderId":28,"orderListId":-1,"clientOrderId":"xb55","transactTime":1507725176595},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000,"count":1}]}"#;
     assert_eq!(feed(&mut s, ack.as_bytes()), []);
     let st = s.stats();
-    assert_eq!((st.rejects, st.rate_limited, st.rate_used, st.rate_limit, st.malformed), (5, 1, 1, 6000, 0));
+    assert_eq!((st.rejects, st.rate_limited, st.rate_used, st.rate_limit, st.malformed), (6, 1, 1, 6000, 0));
     assert_eq!(reject_reason(-2019), RejectReason::InsufficientBalance);
     assert_eq!(reject_reason(-4014), RejectReason::InvalidOrder);
     assert_eq!(reject_reason(-1021), RejectReason::Other);
@@ -1154,6 +1156,13 @@ mod e2e {
     fn spot_ed25519_session_trades_with_the_simulator() {
         let pem = vector("rfc8032_7.1_test1")["pkcs8_pem"].as_str().unwrap().to_owned();
         let (s, events, state) = round_trip(SPOT, 0, SecretKey::Ed25519(SecretString::new(pem)));
+        check(&s, &events, &state);
+    }
+
+    #[test]
+    fn usdm_ed25519_session_logs_on_and_trades_with_the_simulator() {
+        let pem = vector("rfc8032_7.1_test1")["pkcs8_pem"].as_str().unwrap().to_owned();
+        let (s, events, state) = round_trip(USDM, 1, SecretKey::Ed25519(SecretString::new(pem)));
         check(&s, &events, &state);
     }
 

@@ -24,7 +24,9 @@
 //!
 //! Events: execution type `NEW` → Accepted, `TRADE` → Filled (duplicate trade ids dropped and
 //! counted), `CANCELED` → Cancelled, `EXPIRED` / `TRADE_PREVENTION` → Expired, `REJECTED` →
-//! Rejected. An error answer to `order.place` → Rejected with the reason its code means.
+//! Rejected. An error answer to `order.place` → Rejected with the reason its code means
+//! ([`reject_reason`]; 429/418/-1015/-1003 → RateLimited and counted; a 5xx status, when the
+//! venue itself does not know whether the order went in, → Transport).
 
 mod decode;
 mod state;
@@ -395,7 +397,7 @@ impl BinanceSession {
             self.stats.rate_limit = limit;
         }
         let failed = r.status != 200;
-        let rate = failed && (r.code == -1015 || matches!(r.status, 418 | 429));
+        let rate = failed && (matches!(r.code, -1003 | -1015) || matches!(r.status, 418 | 429));
         if rate {
             self.stats.rate_limited += 1;
         }
@@ -444,7 +446,12 @@ impl BinanceSession {
                     _ => return Err(DecodeError::MissingField("listenKey")),
                 }
             }
-            b"ping" => {}
+            b"ping" => {
+                // The listen key is gone (-1125): a new connection starts a new one.
+                if failed {
+                    self.broken = true;
+                }
+            }
             id => {
                 // Cancel-alls (spot answers -2011 when nothing was open) and anything else
                 // that is not an order's: nothing to report.
@@ -461,7 +468,15 @@ impl BinanceSession {
                     // tell its fate.
                     _ => return Ok(()),
                 };
-                let reason = if rate { RejectReason::RateLimited } else { reject_reason(r.code) };
+                // 5xx: the venue does not know whether the order went in; only reconcile
+                // will tell (Transport), whatever the code says.
+                let reason = if rate {
+                    RejectReason::RateLimited
+                } else if r.status >= 500 {
+                    RejectReason::Transport
+                } else {
+                    reject_reason(r.code)
+                };
                 self.open[idx] = self.open[idx].saturating_sub(1);
                 out(OrderEvent {
                     client_id: cid,
