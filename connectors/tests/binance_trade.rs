@@ -798,6 +798,71 @@ fn a_dropped_connection_reconnects_and_cancels_what_was_left_open() {
     assert_eq!(seen.paths, ["/binance/ws-api/v3", "/binance/ws-api/v3"]);
 }
 
+#[test]
+fn a_usdm_session_cancels_by_rest_after_a_reconnect_and_starts_a_new_listen_key() {
+    let ws_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ws_port = ws_listener.local_addr().unwrap().port();
+    let http_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = http_listener.local_addr().unwrap().port();
+    let http = http_server(
+        http_listener,
+        vec![(
+            "/binance-usdm/fapi/v1/allOpenOrders",
+            json!({"code": 200, "msg": "The operation of cancel all open order is done."}),
+        )],
+    );
+    let server = std::thread::spawn(move || {
+        let mut seen = Seen { paths: Vec::new(), requests: Vec::new() };
+        let update = |x: &str| {
+            json!({"e": "ORDER_TRADE_UPDATE", "E": 10, "T": 9, "o": {"s": "BTCUSDT", "c": "xb80", "S": "BUY", "o": "LIMIT",
+                "f": "GTC", "q": "0.002", "p": "60000", "x": x, "X": x, "i": 3, "l": "0", "z": "0", "L": "0", "T": 9, "t": 0, "m": false}})
+        };
+        let login = |seen: &mut Seen, key: &str| {
+            let mut api = accept(&ws_listener, &mut seen.paths);
+            let t = next_request(&mut api, seen);
+            reply(&mut api, ok(&t["id"], json!({"serverTime": wall_ms()})));
+            let start = next_request(&mut api, seen);
+            assert_eq!(start["method"], "userDataStream.start");
+            reply(&mut api, ok(&start["id"], json!({"listenKey": key})));
+            let stream = accept(&ws_listener, &mut seen.paths);
+            (api, stream)
+        };
+        let (mut api, mut stream) = login(&mut seen, "firstKey");
+        let order = next_request(&mut api, &mut seen);
+        reply(&mut api, ok(&order["id"], json!({"orderId": 3})));
+        reply(&mut stream, update("NEW"));
+        drop((api, stream));
+        let (mut api, mut stream) = login(&mut seen, "secondKey");
+        reply(&mut stream, update("CANCELED"));
+        while api.read().is_ok() {}
+        seen.paths
+    });
+    let mut cfg = config(Protocol::BinanceUsdm, &format!("ws://127.0.0.1:{ws_port}/binance-usdm"), hmac_key());
+    cfg.rest_url = format!("http://127.0.0.1:{http_port}/binance-usdm");
+    let mut s = BinanceSession::new(cfg).unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    drive(&mut s, &poll, &mut events, |s, _| s.ready());
+    s.send(&new_order(80, 7, Side::Buy, 600_000, 2, TimeInForce::Gtc, false), 1).unwrap();
+    drive(&mut s, &poll, &mut events, |s, ev| !ev.is_empty() && !s.ready());
+    drive(&mut s, &poll, &mut events, |_, ev| ev.len() >= 2);
+    let st = s.stats();
+    assert_eq!((st.connects, st.disconnects, st.cancel_alls), (2, 1, 1));
+    let kinds: Vec<(u64, OrderEventKind)> = events.iter().map(|e| (e.client_id.0, e.kind)).collect();
+    assert_eq!(kinds, [(80, OrderEventKind::Accepted), (80, OrderEventKind::Cancelled)]);
+    drop(s);
+    assert_eq!(http.join().unwrap(), ["DELETE /binance-usdm/fapi/v1/allOpenOrders"]);
+    assert_eq!(
+        server.join().unwrap(),
+        [
+            "/binance-usdm/ws-fapi/v1",
+            "/binance-usdm/ws/firstKey",
+            "/binance-usdm/ws-fapi/v1",
+            "/binance-usdm/ws/secondKey"
+        ]
+    );
+}
+
 // ---- venue state -----------------------------------------------------------------------------
 
 fn trade(id: u64, order_id: u64, price: &str, qty: &str, maker: bool) -> Value {
