@@ -233,6 +233,10 @@ fn spot_cancel_and_usdm_reduce_only_ioc_frames_are_exact() {
     assert!(matches!(s.send(&foreign, 0), Err(GatewayError::NotServed)));
     assert_eq!(s.stats().not_ready, 1);
     assert_eq!(s.gateway_name(), "binance-ws-api");
+    // The frame buffer held the API key; the session's Debug shows neither it nor the secret.
+    let shown = format!("{s:?}");
+    assert!(!shown.contains(API_KEY) && !shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("Hmac(***)"), "{shown}");
 }
 
 // ---- decoding --------------------------------------------------------------------------------

@@ -106,7 +106,6 @@ impl std::fmt::Debug for Key {
 }
 
 /// One Binance account's order-entry session (spot or USD-M, by `cfg.protocol`).
-#[derive(Debug)]
 pub struct BinanceSession {
     cfg: SessionConfig,
     usdm: bool,
@@ -136,6 +135,32 @@ pub struct BinanceSession {
     frame: Vec<u8>,
     payload: Vec<u8>,
     read_buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for BinanceSession {
+    /// Venue, state and counters only: the frame buffers hold the API key, the listen key is
+    /// a credential too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BinanceSession")
+            .field("venue", &self.cfg.venue_name)
+            .field("protocol", &self.cfg.protocol)
+            .field("key", &self.key)
+            .field("phase", &self.phase)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for BinanceSession {
+    /// The request buffers held the API key (and signature payloads): clear them.
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.frame.zeroize();
+        self.payload.zeroize();
+        if let Some(k) = self.listen_key.as_mut() {
+            k.zeroize();
+        }
+    }
 }
 
 fn wall_ms() -> i64 {
