@@ -147,7 +147,11 @@ struct KnownOrder {
 /// An order's id and what it is.
 fn order_entry(o: &J, scale: Scale) -> Result<(u64, KnownOrder), OrderError> {
     let Some(oid) = o["orderId"].as_u64() else { return Err(malformed("order", "orderId")) };
-    let cid = o["clientOrderId"].as_str().and_then(|c| parse_client_id(c.as_bytes()));
+    // A cancelled spot order may carry the cancel's id as `clientOrderId` and its own as
+    // `origClientOrderId`: either one that is crossbar's names it.
+    let cid = [&o["origClientOrderId"], &o["clientOrderId"]]
+        .into_iter()
+        .find_map(|c| c.as_str().and_then(|c| parse_client_id(c.as_bytes())));
     let side = match o["side"].as_str() {
         Some("BUY") => Side::Buy,
         Some("SELL") => Side::Sell,
