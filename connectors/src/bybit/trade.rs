@@ -367,6 +367,13 @@ impl BybitSession {
         })
     }
 
+    /// Tracks an order placed before this session existed (rebuilt from the journal after a
+    /// restart), so its acks, fills and end are attributed and a reconnect cancels it.
+    /// `acked` says whether the engine already saw it accepted.
+    pub fn track_open(&mut self, client_id: ClientOrderId, instrument: InstrumentId, side: Side, acked: bool) {
+        self.open.insert(client_id.0, OpenOrder { instrument, side, acked });
+    }
+
     /// The Bybit category its orders go to (`spot` or `linear`).
     pub fn category(&self) -> &'static str {
         self.category
@@ -581,6 +588,14 @@ impl BybitSession {
             }
             b"order.cancel" => {
                 if code != 0 {
+                    // The venue does not hold it open: nothing left to cancel or to track (its
+                    // end, if any, comes from the order stream or the next reconcile).
+                    if matches!(code, 110_001 | 110_008 | 170_213)
+                        && let Some(id) =
+                            req_id.iter().rposition(|&b| b == b'-').and_then(|i| parse_client_id(&req_id[i + 1..]))
+                    {
+                        self.open.remove(&id.0);
+                    }
                     self.stats.rejects += 1;
                     if reject_reason(code) == RejectReason::RateLimited {
                         self.stats.rate_limited += 1;
