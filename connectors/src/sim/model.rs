@@ -395,6 +395,12 @@ impl Market {
         self.quoters.get(id.index()).map(|q| &q.book)
     }
 
+    /// An instrument's book, mutable: the exchange takes liquidity from it when orders trade,
+    /// so the public depth stream shows their impact.
+    pub fn book_mut(&mut self, id: InstrumentId) -> Option<&mut SimBook> {
+        self.quoters.get_mut(id.index()).map(|q| &mut q.book)
+    }
+
     /// A snapshot of an instrument's book (best `limit` levels per side), as the REST depth
     /// endpoint serves it; see [`SimBook::snapshot`].
     pub fn snapshot(&mut self, id: InstrumentId, limit: usize) -> Option<BookSnapshot> {
