@@ -407,7 +407,6 @@ fn drive(
 }
 
 #[test]
-#[ignore = "needs the sim exchange's bodies (branch h/exchange)"]
 fn session_places_an_ioc_order_that_fills_at_the_exchanges_price_and_reports_the_position() {
     let (sim, registry, name) = start_sim();
     let inst = registry.get(InstrumentId(0));
