@@ -24,6 +24,9 @@ use tungstenite::Message;
 
 mod support;
 
+#[global_allocator]
+static ALLOC: support::Counting = support::Counting;
+
 const KEY: &str = "sim-bybit-key-1";
 const SECRET: &str = "sim-bybit-secret-XYZ";
 const RECV_NS: u64 = 42;
@@ -459,5 +462,160 @@ fn session_places_an_ioc_order_that_fills_at_the_exchanges_price_and_reports_the
     assert!(state.open_orders.is_empty());
     assert_eq!(state.fills.len(), fills.len());
     assert_eq!(state.positions, Some(vec![(InstrumentId(0), Decimal::new(qty.0, 3))]));
+
+    // A resting order, then its cancel: both written without allocating, then acknowledged and
+    // cancelled by the venue.
+    let rest_px = Px(best_ask.0 + 100_000 * inst.tick.0);
+    let o = order(78, Side::Sell, rest_px.0, inst.lot.0, TimeInForce::Gtc, true);
+    let before = support::allocs();
+    s.send(&OrderCommand::New { order: o, stamps: OrderStamps::default() }, crossbar_engine::clock::now_ns()).unwrap();
+    assert_eq!(support::allocs() - before, 0, "order.create allocated");
+    let n = events.len();
+    assert!(drive(&mut s, &poll, &mut events, 10, |_, evs| evs.len() > n), "no ack");
+    assert_eq!(events[n].kind, OrderEventKind::Accepted);
+    assert_eq!(events[n].client_id, ClientOrderId(78));
+    let state = s.venue_state(Duration::from_secs(5)).unwrap();
+    assert_eq!(state.open_orders.len(), 1);
+    assert_eq!((state.open_orders[0].client_id, state.open_orders[0].open_qty), (ClientOrderId(78), inst.lot));
+    let cancel = OrderCommand::Cancel { client_id: ClientOrderId(78), instrument: InstrumentId(0), venue: VenueId(0) };
+    let before = support::allocs();
+    s.send(&cancel, crossbar_engine::clock::now_ns()).unwrap();
+    assert_eq!(support::allocs() - before, 0, "order.cancel allocated");
+    assert!(drive(&mut s, &poll, &mut events, 10, |_, evs| evs.len() > n + 1), "no cancel");
+    assert_eq!(events[n + 1].kind, OrderEventKind::Cancelled);
+    assert_eq!(events.len(), n + 2);
+    assert!(s.venue_state(Duration::from_secs(5)).unwrap().open_orders.is_empty());
+    let st = s.stats();
+    assert_eq!((st.orders_sent, st.cancels_sent, st.acks, st.rejects, st.malformed, st.unknown), (2, 1, 2, 0, 0, 0));
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn decoding_and_encoding_do_not_allocate_after_warm_up() {
+    let mut s = BybitSession::new(config("ws://unused", "http://unused", vec![btc(0)])).unwrap();
+    let exec = String::from_utf8(fixture("execution.json")).unwrap();
+    let new = String::from_utf8(fixture("order_new.json")).unwrap();
+    let end = String::from_utf8(fixture("order_ioc_cancelled.json")).unwrap();
+    let frames: Vec<[Vec<u8>; 3]> = (0..20u64)
+        .map(|i| {
+            let id = format!("\"xb{}\"", 2_000 + i);
+            [
+                new.replace("\"xb1001\"", &id).into_bytes(),
+                exec.replace("\"xb1001\"", &id).replace("32ec863018f7", &format!("{i:012x}")).into_bytes(),
+                end.replace("\"xb1002\"", &id).into_bytes(),
+            ]
+        })
+        .collect();
+    let mut out = Vec::with_capacity(1024);
+    let mut events = 0u64;
+    let instrument = btc(0);
+    let mut run = |s: &mut BybitSession, range: std::ops::Range<usize>| {
+        for (i, f) in frames[range.clone()].iter().enumerate() {
+            let id = 2_000 + (range.start + i) as u64;
+            s.track_open(ClientOrderId(id), InstrumentId(0), Side::Buy, false);
+            let o = order(id, Side::Buy, 950_005, 500, TimeInForce::Ioc, false);
+            write_create(&mut out, "linear", &instrument, &o, 1, 5_000);
+            for frame in f {
+                s.on_frame(Stream::Private, frame, RECV_NS, &mut |_| events += 1);
+            }
+        }
+    };
+    run(&mut s, 0..5);
+    let before = support::allocs();
+    run(&mut s, 5..20);
+    assert_eq!(support::allocs() - before, 0);
+    // Accepted, Filled and Expired for each of the 20 orders.
+    assert_eq!(events, 60);
+    assert_eq!((s.stats().fills, s.stats().malformed), (20, 0));
+}
+
+#[test]
+fn sim_maps_exchange_refusals_and_rate_limits_to_bybit_codes_and_pushes_documented_topics() {
+    let (sim, registry, name) = start_sim();
+    let inst = registry.get(InstrumentId(0));
+    let (mut trade, _) = tungstenite::connect(format!("{}/v5/trade", sim.base_url(name))).unwrap();
+    let (mut private, _) = tungstenite::connect(format!("{}/v5/private", sim.base_url(name))).unwrap();
+    assert_eq!(ask(&mut trade, &auth_args(KEY, SECRET, now_ms() + 10_000))["retCode"].as_i64(), Some(0));
+    assert_eq!(ask(&mut private, &auth_args(KEY, SECRET, now_ms() + 10_000))["success"].as_bool(), Some(true));
+    let r = ask(&mut private, &json!({"op": "subscribe", "args": ["order", "execution"]}));
+    assert_eq!(r["success"].as_bool(), Some(true));
+
+    let ask_px = sim.book_snapshot(InstrumentId(0)).unwrap().asks[0].0;
+    let px_text = |m: i64| Decimal::new(m, inst.price_scale.places().into()).normalize().to_string();
+    let create = |link: &str, qty: &str, px: String, tif: &str| {
+        json!({"reqId": link, "header": {"X-BAPI-TIMESTAMP": now_ms().to_string()}, "op": "order.create",
+               "args": [{"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit",
+               "qty": qty, "price": px, "timeInForce": tif, "orderLinkId": link}]})
+    };
+    // Far more than the account's margin: 110007.
+    let r = ask(&mut trade, &create("xb1", "900000", px_text(ask_px.0), "GTC"));
+    assert_eq!(
+        (r["retCode"].as_i64(), r["retMsg"].as_str()),
+        (Some(110_007), Some("Available balance is insufficient"))
+    );
+    // Unknown order: 110001.
+    let cancel = json!({"reqId": "c1", "header": {"X-BAPI-TIMESTAMP": now_ms().to_string()}, "op": "order.cancel",
+                        "args": [{"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "xb404"}]});
+    let r = ask(&mut trade, &cancel);
+    assert_eq!((r["retCode"].as_i64(), r["retMsg"].as_str()), (Some(110_001), Some("Order does not exist")));
+
+    // An IOC buy through the ask: an execution push, then the order push, matching the exchange.
+    let r = ask(&mut trade, &create("xb2", "0.002", px_text(ask_px.0 + 1_000 * inst.tick.0), "IOC"));
+    assert_eq!((r["retCode"].as_i64(), r["data"]["orderLinkId"].as_str()), (Some(0), Some("xb2")));
+    let order_id = r["data"]["orderId"].as_str().unwrap().to_owned();
+    let fills = sim.with_exchange(|ex| ex.fills(crossbar_connectors::sim::exchange::AccountId(0), None, 0));
+    // Each report is pushed as `execution` (when it fills) then `order`: New on acceptance,
+    // then per fill PartiallyFilled or, last, Filled.
+    let mut pushes = Vec::new();
+    while pushes.last().is_none_or(|p: &Value| p["data"][0]["orderStatus"].as_str() != Some("Filled")) {
+        if let Message::Text(t) = private.read().unwrap() {
+            pushes.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+        }
+    }
+    let topics: Vec<&str> = pushes.iter().map(|p| p["topic"].as_str().unwrap()).collect();
+    let mut want = vec!["order"];
+    for _ in &fills {
+        want.extend(["execution", "order"]);
+    }
+    assert_eq!(topics, want);
+    assert_eq!(pushes[0]["data"][0]["orderStatus"].as_str(), Some("New"));
+    let executions: Vec<&Value> = pushes.iter().filter(|p| p["topic"] == "execution").collect();
+    for (push, fill) in executions.iter().zip(&fills) {
+        assert_eq!(push["topic"].as_str(), Some("execution"));
+        let e = &push["data"][0];
+        assert_eq!(e["orderLinkId"].as_str(), Some("xb2"));
+        assert_eq!(e["orderId"].as_str(), Some(order_id.as_str()));
+        assert_eq!(e["execPrice"].as_str(), Some(px_text(fill.px).as_str()));
+        assert_eq!(e["execQty"].as_str().unwrap().parse::<Decimal>().unwrap(), Decimal::new(fill.qty, 3));
+        assert_eq!(e["execFee"].as_str().unwrap().parse::<Decimal>().unwrap(), fill.fee);
+        assert_eq!(
+            (e["execType"].as_str(), e["isMaker"].as_bool(), e["side"].as_str()),
+            (Some("Trade"), Some(false), Some("Buy"))
+        );
+        assert_eq!(e["execTime"].as_str(), Some(fill.time_ms.to_string().as_str()));
+    }
+    let last = pushes.last().unwrap();
+    assert_eq!(last["topic"].as_str(), Some("order"));
+    let o = &last["data"][0];
+    assert_eq!(
+        (o["orderLinkId"].as_str(), o["orderStatus"].as_str(), o["cumExecQty"].as_str()),
+        (Some("xb2"), Some("Filled"), Some("0.002"))
+    );
+    assert_eq!(
+        (o["leavesQty"].as_str(), o["timeInForce"].as_str(), o["category"].as_str()),
+        (Some("0"), Some("IOC"), Some("linear"))
+    );
+
+    // Rate limit: 10 order.create a second on linear; the rest of the second is 10006.
+    let far = px_text(ask_px.0 / 2);
+    let mut codes = Vec::new();
+    for i in 0..25 {
+        let r = ask(&mut trade, &create(&format!("xb{}", 100 + i), "0.001", far.clone(), "GTC"));
+        let left = r["header"]["X-Bapi-Limit-Status"].as_str().unwrap().parse::<u64>().unwrap();
+        codes.push((r["retCode"].as_i64().unwrap(), left));
+    }
+    let refused = codes.iter().filter(|(c, _)| *c == 10_006).count();
+    assert!(refused >= 5, "{codes:?}");
+    assert!(codes.iter().all(|(c, left)| (*c == 0 && *left < 10) || (*c == 10_006 && *left == 0)), "{codes:?}");
     sim.shutdown().unwrap();
 }
