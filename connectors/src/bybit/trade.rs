@@ -888,8 +888,7 @@ impl BybitSession {
 
     fn read_conn(&mut self, stream: Stream, now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {
         let mut buf = std::mem::take(&mut self.rbuf);
-        loop {
-            let Some(ws) = self.conn(stream).ws.as_mut() else { break };
+        while let Some(ws) = self.conn(stream).ws.as_mut() {
             match ws.read(&mut buf) {
                 Ok(Read::Data(_)) => {
                     let frame = std::mem::take(&mut buf);
