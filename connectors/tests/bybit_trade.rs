@@ -619,3 +619,78 @@ fn sim_maps_exchange_refusals_and_rate_limits_to_bybit_codes_and_pushes_document
     assert!(codes.iter().all(|(c, left)| (*c == 0 && *left < 10) || (*c == 10_006 && *left == 0)), "{codes:?}");
     sim.shutdown().unwrap();
 }
+
+/// A TCP relay between the session and the simulator that a test can cut: every connection
+/// through it is shut down at once, as a network failure would.
+struct Relay {
+    addr: std::net::SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = std::sync::Arc::clone(&conns);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(upstream) else { continue };
+                let mut held = held.lock().unwrap();
+                held.push(client.try_clone().unwrap());
+                held.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { addr, conns }
+    }
+
+    fn cut(&self) {
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn after_a_lost_connection_the_session_reconnects_and_cancels_the_orders_left_open() {
+    let (sim, registry, name) = start_sim();
+    let inst = registry.get(InstrumentId(0));
+    let relay = Relay::start(sim.addr());
+    let mut s =
+        BybitSession::new(config(&format!("ws://{}/{name}", relay.addr), &sim.rest_url(name), vec![btc(0)])).unwrap();
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    assert!(drive(&mut s, &poll, &mut events, 10, |s, _| s.ready()));
+    let ask_px = sim.book_snapshot(InstrumentId(0)).unwrap().asks[0].0;
+    let o = order(90, Side::Buy, ask_px.0 / 2, inst.lot.0, TimeInForce::Gtc, false);
+    s.send(&OrderCommand::New { order: o, stamps: OrderStamps::default() }, crossbar_engine::clock::now_ns()).unwrap();
+    assert!(drive(&mut s, &poll, &mut events, 10, |_, evs| !evs.is_empty()));
+    assert_eq!(events[0].kind, OrderEventKind::Accepted);
+    let open = |s: &mut BybitSession| s.venue_state(Duration::from_secs(5)).unwrap().open_orders.len();
+    assert_eq!(open(&mut s), 1);
+
+    relay.cut();
+    assert!(drive(&mut s, &poll, &mut events, 10, |s, _| !s.ready()), "the cut went unnoticed");
+    let cmd = OrderCommand::New {
+        order: order(91, Side::Buy, 1, 1, TimeInForce::Gtc, false),
+        stamps: OrderStamps::default(),
+    };
+    let refused = s.send(&cmd, crossbar_engine::clock::now_ns());
+    assert!(matches!(refused, Err(crossbar_engine::gateway::GatewayError::Disconnected)), "{refused:?}");
+    // Back: logged in and subscribed again, the order left open is cancelled.
+    assert!(drive(&mut s, &poll, &mut events, 15, |s, evs| s.ready() && evs.len() == 2), "{events:?} {:?}", s.stats());
+    assert_eq!(events[1].kind, OrderEventKind::Cancelled);
+    assert_eq!(events[1].client_id, ClientOrderId(90));
+    assert_eq!(open(&mut s), 0);
+    let st = s.stats();
+    assert_eq!((st.connects, st.disconnects, st.cancel_alls, st.cancels_sent, st.not_ready), (4, 2, 1, 1, 1));
+    sim.shutdown().unwrap();
+}

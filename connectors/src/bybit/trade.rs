@@ -30,9 +30,12 @@
 //! FNV-1a over its bytes ([`exec_id_hash`]) — stable across runs, so the journal and the
 //! venue's `/v5/execution/list` agree on every fill's id.
 //!
-//! Reconnects back off (100 ms doubling to 5 s, with jitter). Orders still open when the trade
-//! connection comes back are cancelled with one `order.cancel` each (Bybit's trade websocket has
-//! no cancel-all op), counted once as a cancel-all.
+//! A refused `auth` or `subscribe` drops that connection (counted as a disconnect) and is
+//! retried after the back-off. Reconnects back off (100 ms doubling to 5 s, with jitter).
+//! When either connection was lost, the orders still open are cancelled once both are up
+//! again (the private stream re-subscribed first, so the cancels' events arrive), with one
+//! `order.cancel` each (Bybit's trade websocket has no cancel-all op), counted once as a
+//! cancel-all.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::str::FromStr as _;
@@ -154,6 +157,8 @@ pub struct BybitSession {
     seen: HashSet<u64>,
     seen_order: VecDeque<u64>,
     cancel_seq: u64,
+    /// A connection came back: cancel what is open once both are ready.
+    cancel_pending: bool,
     jitter: u64,
 }
 
@@ -363,6 +368,7 @@ impl BybitSession {
             seen: HashSet::with_capacity(SEEN_CAPACITY),
             seen_order: VecDeque::with_capacity(SEEN_CAPACITY),
             cancel_seq: 0,
+            cancel_pending: false,
             jitter: seed,
         })
     }
@@ -465,8 +471,14 @@ impl BybitSession {
         }
     }
 
-    /// After the trade connection is back: cancels every order still open from before.
-    fn cancel_open_after_reconnect(&mut self) {
+    /// Once both connections are up again after either was lost: cancels every order still
+    /// open from before (its events may have been missed; the private stream is subscribed
+    /// again first, so the cancels' own events are not).
+    fn after_login(&mut self) {
+        if !self.cancel_pending || !self.ready() {
+            return;
+        }
+        self.cancel_pending = false;
         if self.open.is_empty() {
             return;
         }
@@ -569,7 +581,6 @@ impl BybitSession {
                 if code == 0 {
                     self.on_login(Stream::Trade, recv_ns);
                 } else {
-                    self.stats.rejects += 1;
                     self.drop_conn(Stream::Trade, recv_ns);
                 }
             }
@@ -640,9 +651,8 @@ impl BybitSession {
                 let reconnect = c.was_ready;
                 c.was_ready = true;
                 self.stats.connects += 1;
-                if reconnect {
-                    self.cancel_open_after_reconnect();
-                }
+                self.cancel_pending |= reconnect;
+                self.after_login();
             }
             Stream::Private => {
                 c.state = State::Subscribing;
@@ -679,17 +689,17 @@ impl BybitSession {
                 if success == Some(true) {
                     self.on_login(Stream::Private, recv_ns);
                 } else {
-                    self.stats.rejects += 1;
                     self.drop_conn(Stream::Private, recv_ns);
                 }
             }
             (b"subscribe", _) => {
                 if success == Some(true) {
                     self.private.state = State::Ready;
+                    self.cancel_pending |= self.private.was_ready;
                     self.private.was_ready = true;
                     self.stats.connects += 1;
+                    self.after_login();
                 } else {
-                    self.stats.rejects += 1;
                     self.drop_conn(Stream::Private, recv_ns);
                 }
             }
