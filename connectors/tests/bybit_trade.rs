@@ -267,19 +267,25 @@ fn bad_and_foreign_private_frames_are_counted_not_fatal() {
 // ---- simulator over real sockets ----------------------------------------------------------
 
 fn start_sim() -> (Simulator, Registry, &'static str) {
-    let name = Protocol::BybitLinear.name();
+    start_sim_on(Protocol::BybitLinear)
+}
+
+fn start_sim_on(protocol: Protocol) -> (Simulator, Registry, &'static str) {
+    let name = protocol.name();
+    let (kind, tick) = if protocol == Protocol::BybitSpot {
+        (InstrumentKind::Spot, "0.01")
+    } else {
+        (InstrumentKind::Perpetual, "0.1")
+    };
     let venues = vec![VenueConfig {
         name: name.into(),
-        protocol: Protocol::BybitLinear,
+        protocol,
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
     }];
-    let registry = Registry::new(
-        &[name.to_owned()],
-        &[support::instrument(name, "BTCUSDT", InstrumentKind::Perpetual, "BTC", "0.1", "0.001")],
-    )
-    .unwrap();
+    let registry =
+        Registry::new(&[name.to_owned()], &[support::instrument(name, "BTCUSDT", kind, "BTC", tick, "0.001")]).unwrap();
     let sim =
         Simulator::start_venues(&SimConfig::default(), &registry, &venues, "127.0.0.1:0".parse().unwrap()).unwrap();
     sim.add_account(name, credentials(KEY, SECRET));
@@ -692,5 +698,72 @@ fn after_a_lost_connection_the_session_reconnects_and_cancels_the_orders_left_op
     assert_eq!(open(&mut s), 0);
     let st = s.stats();
     assert_eq!((st.connects, st.disconnects, st.cancel_alls, st.cancels_sent, st.not_ready), (4, 2, 1, 1, 1));
+    sim.shutdown().unwrap();
+}
+
+#[test]
+fn spot_ioc_order_fills_the_best_level_and_its_rest_expires() {
+    let (sim, registry, name) = start_sim_on(Protocol::BybitSpot);
+    let inst = registry.get(InstrumentId(0));
+    let si = SessionInstrument {
+        id: inst.id,
+        symbol: inst.symbol.clone(),
+        kind: inst.kind,
+        base: inst.base.clone(),
+        quote: inst.quote.clone(),
+        price_scale: inst.price_scale,
+        qty_scale: inst.qty_scale,
+        contract_size: inst.contract_size,
+    };
+    let mut cfg = config(&sim.base_url(name), &sim.rest_url(name), vec![si]);
+    cfg.protocol = Protocol::BybitSpot;
+    cfg.venue_name = name.into();
+    let mut s = BybitSession::new(cfg).unwrap();
+    assert_eq!(s.category(), "spot");
+    let poll = mio::Poll::new().unwrap();
+    let mut events = Vec::new();
+    assert!(drive(&mut s, &poll, &mut events, 10, |s, _| s.ready()));
+    // A still market: the best ask level is all the order can take.
+    sim.set_paused(true);
+    std::thread::sleep(Duration::from_millis(50));
+    let (ask_px, ask_qty) = sim.book_snapshot(InstrumentId(0)).unwrap().asks[0];
+    let qty = ask_qty.0 + inst.lot.0;
+    let o = order(5, Side::Buy, ask_px.0, qty, TimeInForce::Ioc, false);
+    s.send(&OrderCommand::New { order: o, stamps: OrderStamps::default() }, crossbar_engine::clock::now_ns()).unwrap();
+    assert!(
+        drive(&mut s, &poll, &mut events, 10, |_, evs| evs.last().is_some_and(|e| e.kind == OrderEventKind::Expired)),
+        "{events:?}"
+    );
+    let fills = sim.with_exchange(|ex| ex.fills(crossbar_connectors::sim::exchange::AccountId(0), None, 0));
+    let got: Vec<Fill> =
+        events.iter().filter_map(|e| if let OrderEventKind::Filled(f) = e.kind { Some(f) } else { None }).collect();
+    // Spot execIds are digits: the trade id is that number.
+    let want: Vec<Fill> = fills
+        .iter()
+        .map(|f| Fill {
+            px: Px(f.px),
+            qty: Qty(f.qty),
+            leaves_qty: Qty(0),
+            fee: f.fee,
+            taker: !f.maker,
+            trade_id: 2_100_000_000_000_000_000 + f.trade_id,
+        })
+        .collect();
+    assert_eq!(
+        got.iter().map(|f| (f.px, f.qty, f.fee, f.taker, f.trade_id)).collect::<Vec<_>>(),
+        want.iter().map(|f| (f.px, f.qty, f.fee, f.taker, f.trade_id)).collect::<Vec<_>>()
+    );
+    assert_eq!(got.iter().map(|f| f.qty.0).sum::<i64>(), ask_qty.0);
+    assert_eq!(got.iter().map(|f| f.px).collect::<Vec<_>>(), vec![ask_px; got.len()]);
+    let kinds: Vec<_> = events.iter().map(|e| std::mem::discriminant(&e.kind)).collect();
+    assert_eq!(kinds.len(), got.len() + 2);
+    assert_eq!(events[0].kind, OrderEventKind::Accepted);
+    let state = s.venue_state(Duration::from_secs(5)).unwrap();
+    assert_eq!(state.positions, None);
+    assert!(state.open_orders.is_empty());
+    assert_eq!(
+        state.fills.iter().map(|f| f.fill.trade_id).collect::<Vec<_>>(),
+        want.iter().rev().map(|f| f.trade_id).collect::<Vec<_>>()
+    );
     sim.shutdown().unwrap();
 }
