@@ -288,18 +288,24 @@ impl Inst {
 
     /// What an order locks for `rem` of its quantity still open: spot buys the notional at
     /// its lock price plus the larger fee, spot sells the base quantity, perpetuals the initial
-    /// margin of the part that increases the position.
-    fn lock_of(&self, leverage: Decimal, order: &Order, rem: i64) -> Decimal {
+    /// margin of the part that increases the position. `None` when it overflows a `Decimal`
+    /// (absurd price × quantity: no account holds that much). Fills never overflow once the
+    /// lock did not: they trade at most the order's quantity at book prices, at or better than
+    /// its limit.
+    fn lock_of(&self, leverage: Decimal, order: &Order, rem: i64) -> Option<Decimal> {
         if rem <= 0 {
-            return Decimal::ZERO;
+            return Some(Decimal::ZERO);
         }
+        let notional = |qty: i64| {
+            to_decimal(order.lock_px, self.price_scale).checked_mul(self.qty(qty))?.checked_mul(self.contract_size)
+        };
         match (self.perp, order.view.side) {
             (false, Side::Bid) => {
                 let rate = self.taker_fee.max(self.maker_fee).max(Decimal::ZERO);
-                self.notional(order.lock_px, rem) * (Decimal::ONE + rate)
+                notional(rem)?.checked_mul(Decimal::ONE + rate)
             }
-            (false, Side::Ask) => self.qty(rem),
-            (true, _) => self.notional(order.lock_px, rem.min(order.inc_qty)) / leverage,
+            (false, Side::Ask) => Some(self.qty(rem)),
+            (true, _) => notional(rem.min(order.inc_qty))?.checked_div(leverage),
         }
     }
 }
@@ -418,7 +424,8 @@ impl Ledger {
         let notional = inst.notional(px, qty);
         let fee = notional * if maker { inst.maker_fee } else { inst.taker_fee };
         let rem_after = order.remaining() - qty;
-        let new_lock = inst.lock_of(self.leverage, order, rem_after);
+        // Less than the order's full lock, which was computed: keep the lock if it ever were not.
+        let new_lock = inst.lock_of(self.leverage, order, rem_after).unwrap_or(order.locked);
         let release = order.locked - new_lock;
         order.locked = new_lock;
         match (inst.perp, order.view.side) {
@@ -585,7 +592,11 @@ impl Exchange {
     /// expiry) are queued for [`Exchange::drain_reports`].
     ///
     /// A market order (`px: None`) is immediate-or-cancel unless it is FOK. A reduce-only
-    /// order must be opposite a perpetual position and at most its size. An account this
+    /// order must be opposite a perpetual position and at most its size (the flag means nothing
+    /// on spot). Balance checks: a spot buy needs the quote for its quantity at its limit (a
+    /// market buy: the worst level it would reach) plus the larger fee, a spot sell the base
+    /// quantity, a perpetual order initial margin (notional / leverage) for the part that
+    /// increases the position; that much is locked while the order is open. An account this
     /// exchange did not register has no balance.
     ///
     /// # Errors
@@ -658,7 +669,7 @@ impl Exchange {
             lock_px,
             inc_qty,
         };
-        let need = inst.lock_of(self.ledger.leverage, &order, req.qty);
+        let need = inst.lock_of(self.ledger.leverage, &order, req.qty).ok_or(ExchangeError::InsufficientBalance)?;
         let asset = inst.lock_asset(req.side);
         let st = &mut self.ledger.states[account.0 as usize];
         let b = st.balances.get_mut(asset).filter(|b| b.free >= need).ok_or(ExchangeError::InsufficientBalance)?;
@@ -801,7 +812,8 @@ impl Exchange {
                     Decimal::ZERO
                 } else {
                     let inst = self.ledger.inst(*id);
-                    (p.cost / (inst.qty(p.qty.abs()) * inst.contract_size)).normalize()
+                    let size = inst.qty(p.qty.abs()) * inst.contract_size;
+                    p.cost.checked_div(size).unwrap_or(Decimal::ZERO).normalize()
                 };
                 (*id, PositionView { qty: p.qty, entry_px, realized: p.realized })
             })
@@ -858,6 +870,12 @@ impl Exchange {
         }
     }
 
+    /// Leverage of every perpetual position (initial margin is notional / leverage), for the
+    /// front ends' position and account answers.
+    pub fn leverage(&self) -> u32 {
+        self.defaults.leverage.max(1)
+    }
+
     /// Moves every queued report to `out`, in the order they happened.
     pub fn drain_reports(&mut self, out: &mut Vec<ExecReport>) {
         out.append(&mut self.ledger.reports);
@@ -876,13 +894,15 @@ mod tests {
 
     const SPOT: InstrumentId = InstrumentId(0);
     const PERP: InstrumentId = InstrumentId(1);
+    const USDC: InstrumentId = InstrumentId(2);
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
     }
 
     /// Spot BTCUSDT: tick 0.01 (price scale 2), lot 0.00001 (qty scale 5). Perpetual BTCUSDT:
-    /// tick 0.5 (scale 1, mantissa 5), lot 0.001 (scale 3). Taker 4 bps, maker 2 bps.
+    /// tick 0.5 (scale 1, mantissa 5), lot 0.001 (scale 3). Taker 4 bps, maker 2 bps. Spot
+    /// BTCUSDC: tick 0.1, lot 0.0001, taker 5 bps, maker -1 bp (a rebate).
     fn registry() -> Registry {
         let inst = |venue: &str, kind, tick: &str, lot: &str| InstrumentConfig {
             venue: venue.into(),
@@ -896,12 +916,20 @@ mod tests {
             taker_fee: d("0.0004"),
             maker_fee: d("0.0002"),
         };
+        let usdc = InstrumentConfig {
+            symbol: "BTCUSDC".into(),
+            quote: "USDC".into(),
+            taker_fee: d("0.0005"),
+            maker_fee: d("-0.0001"),
+            ..inst("sim-spot", InstrumentKind::Spot, "0.1", "0.0001")
+        };
         let venues = ["sim-spot".to_owned(), "sim-perp".to_owned()];
         Registry::new(
             &venues,
             &[
                 inst("sim-spot", InstrumentKind::Spot, "0.01", "0.00001"),
                 inst("sim-perp", InstrumentKind::Perpetual, "0.5", "0.001"),
+                usdc,
             ],
         )
         .unwrap()
@@ -919,7 +947,7 @@ mod tests {
     fn setup() -> (Exchange, Market, AccountId, AccountId) {
         let reg = registry();
         let mut market = Market::new(&config(), &reg).unwrap();
-        for id in [SPOT, PERP] {
+        for id in [SPOT, PERP, USDC] {
             let book = market.book_mut(id).unwrap();
             for side in [Side::Bid, Side::Ask] {
                 for l in book.levels(side).to_vec() {
@@ -1137,6 +1165,11 @@ mod tests {
         ex.place(p, &long(2_000_000), &mut m, 1).unwrap();
         assert_eq!(bal(&ex, p, "USDT"), (Decimal::ZERO, d("10000000")));
         assert_eq!(ex.place(AccountId(9), &long(1_000), &mut m, 1), Err(ExchangeError::InsufficientBalance));
+        // Price x quantity beyond any Decimal is refused, not a panic.
+        let huge = req(PERP, Side::Bid, Some(i64::MAX / 5 * 5), i64::MAX / 1_000 * 1_000, Tif::Gtc);
+        assert_eq!(ex.place(p, &huge, &mut m, 1), Err(ExchangeError::InsufficientBalance));
+        let huge = req(SPOT, Side::Bid, Some(i64::MAX), i64::MAX, Tif::Gtc);
+        assert_eq!(ex.place(a, &huge, &mut m, 1), Err(ExchangeError::InsufficientBalance));
         assert_eq!(drain(&mut ex).len(), 2);
         assert!(ex.fills(a, None, 0).is_empty());
     }
@@ -1213,5 +1246,38 @@ mod tests {
         assert_eq!((flat, usdt, btc), (pos(0, "0", "0"), (d("9999861.6"), Decimal::ZERO), (d("100"), Decimal::ZERO)));
         let fees: Decimal = fills.iter().map(|f| f.fee).sum();
         assert_eq!(fees, d("138.4"));
+    }
+
+    #[test]
+    fn a_negative_maker_fee_is_a_rebate() {
+        let (mut ex, mut m, a, _) = setup();
+        // Buy 0.5 at 60000.0: locks 30000 + 15 (the larger, taker, fee).
+        let o = ex.place(a, &req(USDC, Side::Bid, Some(600_000), 5_000, Tif::Gtc), &mut m, 1).unwrap();
+        assert_eq!(bal(&ex, a, "USDC"), (d("9969985"), d("30015")));
+        m.book_mut(USDC).unwrap().set(Side::Ask, 599_000, 9_000);
+        ex.on_market(&mut m, 2);
+        let fill = &ex.fills(a, Some(USDC), 0)[0];
+        assert_eq!((fill.px, fill.qty, fill.fee, fill.fee_asset.as_str()), (600_000, 5_000, d("-3"), "USDC"));
+        assert_eq!(bal(&ex, a, "USDC"), (d("9970003"), Decimal::ZERO));
+        assert_eq!(bal(&ex, a, "BTC"), (d("100.5"), Decimal::ZERO));
+        assert_eq!(m.book(USDC).unwrap().qty_at(Side::Ask, 599_000), 4_000);
+        assert_eq!(ex.order(a, USDC, OrderRef::Id(o.order_id)).unwrap().status, OrderStatus::Filled);
+    }
+
+    #[test]
+    fn ended_orders_are_kept_up_to_the_cap() {
+        let (mut ex, mut m, a, _) = setup();
+        let ioc = req(SPOT, Side::Bid, Some(100), 1, Tif::Ioc);
+        let mut reports = Vec::new();
+        for _ in 0..=MAX_ENDED_ORDERS {
+            assert_eq!(ex.place(a, &ioc, &mut m, 1).unwrap().status, OrderStatus::Expired);
+            ex.drain_reports(&mut reports);
+            reports.clear();
+        }
+        assert_eq!(ex.order(a, SPOT, OrderRef::Id(1)), None);
+        assert_eq!(ex.order(a, SPOT, OrderRef::Client("sim1")), None);
+        assert_eq!(ex.order(a, SPOT, OrderRef::Client("sim2")).unwrap().order_id, 2);
+        let last = MAX_ENDED_ORDERS as u64 + 1;
+        assert_eq!(ex.order(a, SPOT, OrderRef::Id(last)).unwrap().status, OrderStatus::Expired);
     }
 }
