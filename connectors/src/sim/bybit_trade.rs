@@ -812,7 +812,10 @@ pub(crate) fn rest(shared: &Shared, venue: usize, req: &RestRequest<'_>) -> Opti
             if spot {
                 return Some(rest_error(10_001, "Illegal category"));
             }
-            let positions = shared.lock_exchange().positions(account);
+            let (positions, leverage) = {
+                let ex = shared.lock_exchange();
+                (ex.positions(account), ex.leverage())
+            };
             positions
                 .iter()
                 .filter(|(id, _)| in_scope(*id))
@@ -826,7 +829,7 @@ pub(crate) fn rest(shared: &Shared, venue: usize, req: &RestRequest<'_>) -> Opti
                     let size = fixed(p.qty.abs(), inst.qty_scale);
                     let value = p.entry_px * to_decimal(p.qty.abs(), inst.qty_scale);
                     format!(
-                        r#"{{"positionIdx":0,"riskId":1,"riskLimitValue":"2000000","symbol":"{}","side":"{side}","size":"{size}","avgPrice":"{}","positionValue":"{}","tradeMode":0,"positionStatus":"Normal","autoAddMargin":0,"adlRankIndicator":0,"leverage":"10","positionBalance":"0","markPrice":"","liqPrice":"","bustPrice":"","positionMM":"0","positionIM":"0","tpslMode":"Full","takeProfit":"0","stopLoss":"0","trailingStop":"0","unrealisedPnl":"0","curRealisedPnl":"{}","cumRealisedPnl":"{}","seq":0,"isReduceOnly":false,"createdTime":"0","updatedTime":"0"}}"#,
+                        r#"{{"positionIdx":0,"riskId":1,"riskLimitValue":"2000000","symbol":"{}","side":"{side}","size":"{size}","avgPrice":"{}","positionValue":"{}","tradeMode":0,"positionStatus":"Normal","autoAddMargin":0,"adlRankIndicator":0,"leverage":"{leverage}","positionBalance":"0","markPrice":"","liqPrice":"","bustPrice":"","positionMM":"0","positionIM":"0","tpslMode":"Full","takeProfit":"0","stopLoss":"0","trailingStop":"0","unrealisedPnl":"0","curRealisedPnl":"{}","cumRealisedPnl":"{}","seq":0,"isReduceOnly":false,"createdTime":"0","updatedTime":"0"}}"#,
                         inst.symbol,
                         dec(p.entry_px),
                         dec(value),
