@@ -153,7 +153,10 @@ impl Drop for Sim {
 /// on the journal's own terms.
 type Fills = BTreeSet<(String, String, String, u64)>;
 
-fn journal_state(path: &Path, reg: &Registry) -> (Vec<Record>, Fills, BTreeMap<(String, String), Decimal>, usize) {
+/// Net position per (venue, symbol), zero positions left out.
+type Positions = BTreeMap<(String, String), Decimal>;
+
+fn journal_state(path: &Path, reg: &Registry) -> (Vec<Record>, Fills, Positions, usize) {
     let c = journal::read(path, reg).unwrap_or_else(|e| panic!("journal unreadable after a kill: {e}"));
     let mut fills = Fills::new();
     for r in &c.records {
@@ -183,7 +186,7 @@ fn journal_state(path: &Path, reg: &Registry) -> (Vec<Record>, Fills, BTreeMap<(
 }
 
 /// The simulator's view of the same.
-fn sim_state(accounts: &serde_json::Value) -> (Fills, BTreeMap<(String, String), Decimal>, usize) {
+fn sim_state(accounts: &serde_json::Value) -> (Fills, Positions, usize) {
     let mut fills = Fills::new();
     let mut positions = BTreeMap::new();
     let mut open = 0;
