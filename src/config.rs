@@ -117,6 +117,16 @@ impl Config {
             if v.rest_url != "sim" && !v.rest_url.starts_with("http://") && !v.rest_url.starts_with("https://") {
                 return Err(format!("venue {:?}: rest_url must be \"sim\", http:// or https://", v.name));
             }
+            if v.order_ws_url != "sim" && !v.order_ws_url.starts_with("ws://") && !v.order_ws_url.starts_with("wss://")
+            {
+                return Err(format!("venue {:?}: order_ws_url must be \"sim\", ws:// or wss://", v.name));
+            }
+            if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
+                return Err(format!("venue {:?}: recv_window_ms must be 1..=60000, not {}", v.name, v.recv_window_ms));
+            }
+            if let Some(c) = &v.credentials {
+                c.validate().map_err(|e| format!("venue {:?}: {e}", v.name))?;
+            }
         }
         if let Some(dex) = &self.dex {
             dex.validate()?;

@@ -9,14 +9,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbar_connectors::eth::feed::DexFeed;
 use crossbar_connectors::io::{IoRings, IoThread};
+use crossbar_connectors::order::{
+    RunGateway, VenueGateway, ephemeral::duplicate, ephemeral_credentials, session_configs, session_for,
+};
 use crossbar_connectors::sim::Simulator;
-use crossbar_connectors::venue::{Endpoints, build_feeds};
+use crossbar_connectors::venue::{Endpoints, GatewayKind, VenueConfig, VenueError, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
 use crossbar_engine::event::{OrderCommand, OrderEventKind};
 use crossbar_engine::gateway::Gateway as _;
-use crossbar_engine::instrument::Registry;
-use crossbar_engine::journal::{self, Difference, JournalConfig, JournalStats, JournalWriter, Record, Resolution};
+use crossbar_engine::instrument::{Registry, VenueId};
+use crossbar_engine::journal::{
+    self, Difference, JournalConfig, JournalStats, JournalWriter, Rebuilt, Record, Resolution, VenueState,
+};
 use crossbar_engine::oms::Oms;
 use crossbar_engine::paper::PaperGateway;
 use crossbar_engine::portfolio::Portfolio;
@@ -62,7 +67,7 @@ fn start_journal(
     cfg: &JournalConfig,
     registry: &Arc<Registry>,
     strategies: usize,
-    gateway: &mut PaperGateway,
+    gateway: &mut RunGateway,
 ) -> anyhow::Result<StartedJournal> {
     let path = cfg.path.display();
     let opened = JournalWriter::open(cfg, Arc::clone(registry))
@@ -75,7 +80,7 @@ fn start_journal(
         eprintln!("crossbar: journal {path}: torn last record at byte {} ({} bytes) cut off", t.offset, t.bytes);
     }
     let mut rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
-    let venue = gateway.venue_state();
+    let venue = venue_state(gateway, &rebuilt, registry)?;
     let diffs = journal::reconcile(&rebuilt, &venue);
     row.reconciled = diffs.len() as u64;
     let mut unresolved = 0;
@@ -121,6 +126,123 @@ fn start_journal(
     Ok(StartedJournal { writer, oms, portfolio, row })
 }
 
+/// How long each venue session may take to answer the start-up state queries.
+const VENUE_STATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long every venue session may take to connect and log in before the run gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the venues hold for this account, merged over the paper matcher and every order
+/// session: one [`VenueState`] to reconcile the journal with. Instruments of a venue that
+/// reports no positions (the paper matcher, the DEX pools) take the journal's own position, so
+/// only venues that do report can differ.
+fn venue_state(gateway: &mut RunGateway, rebuilt: &Rebuilt, registry: &Registry) -> anyhow::Result<VenueState> {
+    let mut merged = VenueState { open_orders: Vec::new(), fills: Vec::new(), positions: None };
+    let mut reporting: Vec<VenueId> = Vec::new();
+    let mut absorb = |state: VenueState, venues: &[VenueId], reporting: &mut Vec<VenueId>| {
+        merged.open_orders.extend(state.open_orders);
+        merged.fills.extend(state.fills);
+        if let Some(p) = state.positions {
+            merged.positions.get_or_insert_with(Vec::new).extend(p);
+            reporting.extend_from_slice(venues);
+        }
+    };
+    if let Some(paper) = gateway.paper_gateway() {
+        absorb(paper.venue_state(), &[], &mut reporting);
+    }
+    if let Some(venues) = gateway.venue_gateway() {
+        for session in venues.sessions_mut() {
+            let venue = session.venue();
+            let state = session.venue_state(VENUE_STATE_TIMEOUT).with_context(|| {
+                format!("asking venue {} for its open orders and fills", registry.venue_name(venue))
+            })?;
+            absorb(state, &[venue], &mut reporting);
+        }
+    }
+    if let Some(positions) = &mut merged.positions {
+        for inst in registry.instruments() {
+            if !reporting.contains(&inst.venue) {
+                positions.push((inst.id, rebuilt.portfolio.get(inst.id).qty));
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// The run's gateway: a [`VenueGateway`] over one order session per venue whose `gateway` is
+/// `venue` (connected and logged in before this returns), the [`PaperGateway`] for venues on
+/// `paper`.
+///
+/// Credentials come from each venue's `[venues.credentials]` (environment variables or key
+/// files). A venue whose orders go to the embedded simulator and that names none gets fresh
+/// random credentials, registered with the simulator as its account; configured ones are
+/// registered too, so the simulator knows them.
+fn build_gateway(cfg: &Config, registry: &Arc<Registry>, sim: Option<&Simulator>) -> anyhow::Result<RunGateway> {
+    let mut paper_venues = vec![false; registry.venues().len()];
+    for v in cfg.venues.iter().filter(|v| v.gateway == GatewayKind::Paper) {
+        if let Some(id) = registry.venue_id(&v.name) {
+            paper_venues[id.index()] = true;
+        }
+    }
+    let paper = paper_venues.contains(&true).then(|| PaperGateway::new(Arc::clone(registry), &cfg.paper));
+    let endpoints = |v: &VenueConfig| Endpoints {
+        ws: match sim {
+            Some(s) if v.order_ws_url == "sim" => s.base_url(&v.name),
+            _ => v.order_ws_url.clone(),
+        },
+        rest: match sim {
+            Some(s) if v.rest_url == "sim" => s.rest_url(&v.name),
+            _ => v.rest_url.clone(),
+        },
+    };
+    let credentials = |v: &VenueConfig| {
+        let simulated = v.order_ws_url == "sim";
+        let creds = match &v.credentials {
+            Some(c) => c.load(&v.name)?,
+            None if simulated => ephemeral_credentials(v.protocol)
+                .map_err(|e| VenueError::Credentials { venue: v.name.clone(), detail: e.to_string() })?,
+            None => {
+                return Err(VenueError::Credentials {
+                    venue: v.name.clone(),
+                    detail: format!(
+                        "gateway = \"venue\" on {} needs [venues.credentials] (api_key and secret or private_key \
+                         from env or file), or gateway = \"paper\"",
+                        v.order_ws_url
+                    ),
+                });
+            }
+        };
+        if simulated && let Some(s) = sim {
+            s.add_account(&v.name, duplicate(&creds));
+        }
+        Ok(creds)
+    };
+    let configs =
+        session_configs(&cfg.venues, registry, endpoints, credentials).map_err(|e| ConfigError(e.to_string()))?;
+    if configs.is_empty() {
+        return Ok(RunGateway::new(paper, None, paper_venues));
+    }
+    let mut sessions = Vec::with_capacity(configs.len());
+    for c in configs {
+        let name = c.venue_name.clone();
+        sessions.push(session_for(c).with_context(|| format!("venue {name}: starting its order session"))?);
+    }
+    let mut venues = VenueGateway::new(sessions).context("creating the venue gateway")?;
+    let ready = venues.connect_all(CONNECT_TIMEOUT);
+    let down = venues.not_ready();
+    if !down.is_empty() {
+        let names: Vec<String> =
+            down.iter().map(|(v, proto)| format!("{} ({proto})", registry.venue_name(*v))).collect();
+        anyhow::bail!(
+            "order entry not logged in after {} s on {}: {} (of {} venues ready)",
+            CONNECT_TIMEOUT.as_secs(),
+            if names.len() == 1 { "venue" } else { "venues" },
+            names.join(", "),
+            ready
+        );
+    }
+    Ok(RunGateway::new(paper, Some(venues), paper_venues))
+}
+
 /// `crossbar run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
@@ -157,7 +279,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         orders: Arc::clone(&rings.orders),
         commands: Arc::clone(&rings.commands),
     };
-    let mut gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
+    let mut gateway = build_gateway(&cfg, &registry, sim.as_ref())?;
     let journal = match &cfg.journal {
         Some(j) => Some((start_journal(j, &registry, strategies.len(), &mut gateway)?, j.ring)),
         None => None,
@@ -331,6 +453,15 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let registry = cfg.venue_registry().map_err(ConfigError)?;
     let term = termination_flag()?;
     let sim = start_simulator(&cfg, &registry, args.listen)?;
+    // Accounts: every venue's configured credentials, so an engine started separately with the
+    // same config and environment can trade here. Nothing about them is printed.
+    let mut accounts = Vec::new();
+    for v in &cfg.venues {
+        if let Some(c) = &v.credentials {
+            sim.add_account(&v.name, c.load(&v.name).map_err(|e| ConfigError(e.to_string()))?);
+            accounts.push(v.name.as_str());
+        }
+    }
     println!("crossbar simulator listening on {}", sim.addr());
     for v in &cfg.venues {
         println!(
@@ -340,6 +471,16 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
             sim.base_url(&v.name)
         );
         println!("  {:<14} rest      {}", "", sim.rest_url(&v.name));
+        println!(
+            "  {:<14} orders    {} ({})",
+            "",
+            sim.base_url(&v.name),
+            if accounts.contains(&v.name.as_str()) {
+                "account from [venues.credentials]"
+            } else {
+                "no account: add [venues.credentials] to trade here"
+            }
+        );
         for inst in registry.instruments().iter().filter(|i| registry.venue_name(i.venue) == v.name) {
             println!("  {:<14}   {}", "", inst.symbol);
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crossbar_engine::event::{OrderCommand, OrderEvent};
 use crossbar_engine::gateway::{Gateway, GatewayError, VenueCounters};
+use crossbar_engine::paper::PaperGateway;
 use mio::{Events, Poll, Token};
 
 use super::OrderSession;
@@ -60,6 +61,12 @@ impl VenueGateway {
         }
     }
 
+    /// The (venue, protocol name) of every session that is not ready now: what a failed
+    /// [`VenueGateway::connect_all`] reports.
+    pub fn not_ready(&self) -> Vec<(crossbar_engine::instrument::VenueId, &'static str)> {
+        self.sessions.iter().filter(|s| !s.ready()).map(|s| (s.venue(), s.gateway_name())).collect()
+    }
+
     /// The sessions, for start-up reconciliation (`venue_state`).
     pub fn sessions_mut(&mut self) -> &mut [Box<dyn OrderSession>] {
         &mut self.sessions
@@ -107,6 +114,111 @@ impl Gateway for VenueGateway {
     fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
         for s in &self.sessions {
             out.push(VenueCounters { venue: s.venue(), gateway: s.gateway_name(), ..s.stats() });
+        }
+    }
+}
+
+/// The gateway of a run: venues whose orders go over their own protocol ([`VenueGateway`]),
+/// venues on the in-process paper matcher ([`PaperGateway`]), or a mix, routed per venue by a
+/// table indexed by `VenueId` (no search, no allocation per order).
+#[derive(Debug)]
+pub struct RunGateway {
+    paper: Option<PaperGateway>,
+    venues: Option<VenueGateway>,
+    /// `VenueId` index → true when that venue's orders go to the paper matcher.
+    to_paper: Vec<bool>,
+}
+
+impl RunGateway {
+    /// Routes every venue whose index is `true` in `paper_venues` to `paper`, every other to
+    /// `venues`. Either may be `None` when no venue uses it.
+    pub fn new(paper: Option<PaperGateway>, venues: Option<VenueGateway>, paper_venues: Vec<bool>) -> Self {
+        Self { paper, venues, to_paper: paper_venues }
+    }
+
+    /// The venue sessions, for connecting and start-up reconciliation.
+    pub fn venue_gateway(&mut self) -> Option<&mut VenueGateway> {
+        self.venues.as_mut()
+    }
+
+    /// The paper matcher, for start-up reconciliation.
+    pub fn paper_gateway(&self) -> Option<&PaperGateway> {
+        self.paper.as_ref()
+    }
+
+    fn is_paper(&self, venue: crossbar_engine::instrument::VenueId) -> bool {
+        self.to_paper.get(venue.index()).copied().unwrap_or(false)
+    }
+}
+
+impl Gateway for RunGateway {
+    fn name(&self) -> &'static str {
+        match (&self.paper, &self.venues) {
+            (Some(p), None) => p.name(),
+            (None, Some(v)) => v.name(),
+            (Some(_), Some(_)) => "mixed",
+            (None, None) => "none",
+        }
+    }
+
+    fn on_market(&mut self, ev: &crossbar_engine::event::MarketEvent) {
+        if let Some(p) = &mut self.paper {
+            p.on_market(ev);
+        }
+    }
+
+    fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError> {
+        let venue = match cmd {
+            OrderCommand::New { order, .. } => order.venue,
+            OrderCommand::Cancel { venue, .. } => *venue,
+            OrderCommand::Resync { .. } => return Err(GatewayError::NotServed),
+        };
+        let target: Option<&mut dyn Gateway> = if self.is_paper(venue) {
+            self.paper.as_mut().map(|p| p as &mut dyn Gateway)
+        } else {
+            self.venues.as_mut().map(|v| v as &mut dyn Gateway)
+        };
+        target.ok_or(GatewayError::NotServed)?.send(cmd, now_ns)
+    }
+
+    fn next_due_ns(&self) -> Option<u64> {
+        self.paper.as_ref().and_then(Gateway::next_due_ns)
+    }
+
+    fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {
+        if let Some(p) = &mut self.paper {
+            p.poll(now_ns, out);
+        }
+        if let Some(v) = &mut self.venues {
+            v.poll(now_ns, out);
+        }
+    }
+
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.venues.as_ref().and_then(Gateway::readiness_fd)
+    }
+
+    fn maintain(&mut self, now_ns: u64) {
+        if let Some(v) = &mut self.venues {
+            v.maintain(now_ns);
+        }
+    }
+
+    fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
+        if let Some(p) = &self.paper {
+            let start = out.len();
+            p.venue_counters(out);
+            let mut i = start;
+            while i < out.len() {
+                if self.is_paper(out[i].venue) {
+                    i += 1;
+                } else {
+                    out.remove(i);
+                }
+            }
+        }
+        if let Some(v) = &self.venues {
+            v.venue_counters(out);
         }
     }
 }
