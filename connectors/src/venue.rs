@@ -168,13 +168,14 @@ impl CredentialsConfig {
         let fail = |detail: String| VenueError::Credentials { venue: venue.to_owned(), detail };
         self.validate().map_err(fail)?;
         let auth = |e: AuthError| fail(e.to_string());
+        let api_key = self.api_key.load().map_err(auth)?;
         let key = match (&self.secret, &self.private_key) {
             (Some(s), _) => SecretKey::Hmac(s.load().map_err(auth)?),
             (None, Some(k)) => SecretKey::Ed25519(k.load().map_err(auth)?),
             (None, None) => return Err(fail("credentials: no secret".into())),
         };
         Ok(Credentials {
-            api_key: self.api_key.load().map_err(auth)?,
+            api_key,
             key,
             passphrase: self.passphrase.as_ref().map(KeySource::load).transpose().map_err(auth)?,
         })
