@@ -222,3 +222,140 @@ impl Gateway for RunGateway {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossbar_engine::event::{ClientOrderId, NewOrder, OrderEventKind, OrderStamps, Quote, Side, TimeInForce};
+    use crossbar_engine::fixed::{Px, Qty};
+    use crossbar_engine::instrument::{InstrumentId, VenueId};
+    use crossbar_engine::journal::VenueState;
+    use crossbar_engine::paper::PaperConfig;
+
+    use super::*;
+    use crate::order::OrderError;
+
+    /// A session that records what it was sent and acks it on the next poll.
+    struct FakeSession {
+        venue: VenueId,
+        sent: Vec<ClientOrderId>,
+        due: Vec<OrderEvent>,
+        maintained: u64,
+    }
+
+    impl OrderSession for FakeSession {
+        fn gateway_name(&self) -> &'static str {
+            "fake-ws"
+        }
+        fn venue(&self) -> crossbar_engine::instrument::VenueId {
+            self.venue
+        }
+        fn maintain(&mut self, _now_ns: u64, _registry: &mio::Registry, _token: Token) {
+            self.maintained += 1;
+        }
+        fn ready(&self) -> bool {
+            true
+        }
+        fn send(&mut self, cmd: &OrderCommand, now_ns: u64) -> Result<(), GatewayError> {
+            let OrderCommand::New { order, .. } = cmd else { return Err(GatewayError::NotServed) };
+            self.sent.push(order.client_id);
+            self.due.push(OrderEvent {
+                client_id: order.client_id,
+                instrument: order.instrument,
+                side: order.side,
+                exch_ts_ms: 0,
+                recv_ns: now_ns,
+                kind: OrderEventKind::Accepted,
+            });
+            Ok(())
+        }
+        fn poll(&mut self, _now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {
+            for ev in self.due.drain(..) {
+                out(ev);
+            }
+        }
+        fn stats(&self) -> crate::order::SessionStats {
+            crate::order::SessionStats { orders_sent: self.sent.len() as u64, connects: 1, ..Default::default() }
+        }
+        fn venue_state(&mut self, _timeout: Duration) -> Result<VenueState, OrderError> {
+            Ok(VenueState { open_orders: Vec::new(), fills: Vec::new(), positions: None })
+        }
+    }
+
+    fn new_order(id: u64, instrument: u32, venue: u8) -> OrderCommand {
+        OrderCommand::New {
+            order: NewOrder {
+                client_id: ClientOrderId(id),
+                instrument: InstrumentId(instrument),
+                venue: VenueId(venue),
+                side: Side::Buy,
+                px: Px(6_500_000),
+                qty: Qty(1_000),
+                tif: TimeInForce::Ioc,
+                reduce_only: false,
+            },
+            stamps: OrderStamps::default(),
+        }
+    }
+
+    #[test]
+    fn a_mixed_run_routes_each_venue_to_its_gateway_and_reports_each_once() {
+        // binance-spot (venue 0) on paper, binance-usdm (venue 1) over its session.
+        let registry = Arc::new(crate::sim::tests::registry());
+        let paper = PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: 0, max_resting: 8 });
+        let session = FakeSession { venue: VenueId(1), sent: Vec::new(), due: Vec::new(), maintained: 0 };
+        let venues = VenueGateway::new(vec![Box::new(session)]).unwrap();
+        let mut gw = RunGateway::new(Some(paper), Some(venues), vec![true, false]);
+        assert_eq!(gw.name(), "mixed");
+        assert!(gw.readiness_fd().is_some(), "the sessions' epoll is watched");
+        gw.maintain(1);
+        // A quote on the spot book so the paper matcher answers.
+        gw.on_market(&crossbar_engine::event::MarketEvent {
+            instrument: InstrumentId(0),
+            exch_ts_ms: 1,
+            recv_ns: 1,
+            decoded_ns: 1,
+            seq: Default::default(),
+            body: crossbar_engine::event::MarketBody::Quote(Quote {
+                bid_px: Px(6_499_000),
+                bid_qty: Qty(500_000),
+                ask_px: Px(6_500_000),
+                ask_qty: Qty(500_000),
+            }),
+        });
+        gw.send(&new_order(1, 0, 0), 10).unwrap(); // spot → paper
+        gw.send(&new_order(2, 1, 1), 10).unwrap(); // usdm → session
+        gw.send(&new_order(3, 3, 1), 10).unwrap(); // usdm → session
+        assert!(matches!(gw.send(&new_order(4, 0, 7), 10), Err(GatewayError::NotServed)), "unknown venue");
+        let mut got = Vec::new();
+        gw.poll(1_000_000, &mut |ev| got.push((ev.client_id.0, ev.kind)));
+        got.sort_by_key(|(id, _)| *id);
+        assert_eq!(
+            got.iter().filter(|(_, k)| *k == OrderEventKind::Accepted).map(|(id, _)| *id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(got.iter().any(|(id, k)| *id == 1 && matches!(k, OrderEventKind::Filled(_))), "{got:?}");
+        let mut rows = Vec::new();
+        gw.venue_counters(&mut rows);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(
+            (rows[0].venue, rows[0].gateway, rows[0].orders_sent, rows[0].acks, rows[0].fills),
+            (VenueId(0), "paper", 1, 1, 1)
+        );
+        assert_eq!(
+            (rows[1].venue, rows[1].gateway, rows[1].orders_sent, rows[1].connects),
+            (VenueId(1), "fake-ws", 2, 1)
+        );
+    }
+
+    #[test]
+    fn a_venue_only_run_names_its_protocol() {
+        let session = FakeSession { venue: VenueId(0), sent: Vec::new(), due: Vec::new(), maintained: 0 };
+        let venues = VenueGateway::new(vec![Box::new(session)]).unwrap();
+        let mut gw = RunGateway::new(None, Some(venues), vec![false, false]);
+        assert_eq!(gw.name(), "fake-ws");
+        assert_eq!(gw.venue_gateway().map(|v| v.not_ready().len()), Some(0));
+        assert_eq!(gw.next_due_ns(), None);
+    }
+}
