@@ -328,3 +328,56 @@ fn venue_credentials_are_checked_at_load_and_name_only_where_they_live() {
     let (status, stderr) = run_with_config(&demo.replacen("order_ws_url = \"sim\"", "order_ws_url = \"https://x\"", 1));
     assert_one_line_exit_2(status, &stderr, "order_ws_url must be \"sim\", ws:// or wss://");
 }
+
+#[test]
+fn sim_registers_configured_accounts_and_never_prints_their_secrets() {
+    let demo = include_str!("../config/demo.toml");
+    let creds = "credentials = { api_key = { env = \"XB_SIM_KEY\" }, secret = { env = \"XB_SIM_SECRET\" } }";
+    let text = demo.replacen("name = \"binance-usdm\"", &format!("name = \"binance-usdm\"\n{creds}"), 1);
+    let path = temp_path("sim-accounts.toml");
+    std::fs::write(&path, text).unwrap();
+    let (key, secret) = ("xbSimKey7Qm2", "xbSimSecret9Zt4Wq");
+    let mut child = crossbar()
+        .args(["sim", "--config"])
+        .arg(&path)
+        .env("XB_SIM_KEY", key)
+        .env("XB_SIM_SECRET", secret)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains("Ctrl-C to stop.") {
+        assert!(Instant::now() < deadline, "no banner: {seen}");
+        let mut buf = [0u8; 4096];
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "crossbar sim ended early: {seen}");
+        seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    stdout.read_to_string(&mut seen).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let usdm = seen.lines().skip_while(|l| !l.contains("binance-usdm")).find(|l| l.contains("orders")).unwrap();
+    assert!(usdm.ends_with("(account from [venues.credentials])"), "{seen}");
+    let spot = seen.lines().skip_while(|l| !l.contains("binance-spot")).find(|l| l.contains("orders")).unwrap();
+    assert!(spot.ends_with("(no account: add [venues.credentials] to trade here)"), "{seen}");
+    for s in [key, secret] {
+        assert!(!seen.contains(s) && !stderr.contains(s), "a secret was printed");
+    }
+    // A missing variable is named, one line, exit 2.
+    let out = crossbar()
+        .args(["sim", "--config"])
+        .arg(&path)
+        .env_remove("XB_SIM_SECRET")
+        .env("XB_SIM_KEY", key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_one_line_exit_2(out.status.code(), &stderr, "environment variable `XB_SIM_SECRET` is not set");
+    assert!(!stderr.contains(key), "{stderr}");
+}
