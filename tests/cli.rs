@@ -277,7 +277,6 @@ fn paper_gateway_run_reports_paper_venue_counters_consistent_with_orders() {
 }
 
 #[test]
-#[ignore = "needs the venue sessions (issue 6 branches)"]
 fn demo_run_sends_every_order_over_the_venue_protocols() {
     let (r, stdout) = run_report(None, "5", "venue-demo");
     let expected = [

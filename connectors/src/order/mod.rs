@@ -251,7 +251,7 @@ pub fn write_fixed(out: &mut Vec<u8>, mantissa: i64, scale: Scale) {
     }
     out.push(b'.');
     let mut width = places;
-    while frac % 10 == 0 {
+    while frac.is_multiple_of(10) {
         frac /= 10;
         width -= 1;
     }
