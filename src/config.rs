@@ -260,6 +260,22 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_real_venue_example_is_a_valid_venue() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n[[venues]]").expect("README shows a [[venues]] example") + "```toml\n".len();
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let first = DEMO_TOML.find("[[venues]]").unwrap();
+        let second = first + 1 + DEMO_TOML[first + 1..].find("[[venues]]").unwrap();
+        let text = format!("{}{example}\n{}", &DEMO_TOML[..first], &DEMO_TOML[second..]);
+        let cfg = Config::parse(&text).unwrap();
+        let v = cfg.venues.iter().find(|v| v.name == "binance-spot").unwrap();
+        assert_eq!(v.order_ws_url, "wss://ws-api.binance.com:443");
+        let c = v.credentials.as_ref().unwrap();
+        assert_eq!(c.api_key, crossbar_connectors::auth::KeySource::env("BINANCE_API_KEY"));
+        assert!(c.secret.is_none() && c.private_key.is_some());
+    }
+
+    #[test]
     fn errors_are_one_line_with_position() {
         let e = Config::parse("venues = []\ninstruments = []\nbogus = 1\n").unwrap_err();
         assert!(e.starts_with("line 3: unknown field `bogus`"), "{e}");
