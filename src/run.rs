@@ -499,3 +499,93 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     sim.shutdown()?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use crossbar_connectors::order::{OrderError, OrderSession, SessionStats};
+    use crossbar_engine::event::{ClientOrderId, OrderCommand, OrderEvent};
+    use crossbar_engine::fixed::Qty;
+    use crossbar_engine::gateway::GatewayError;
+    use crossbar_engine::journal::VenueOrder;
+    use crossbar_engine::paper::PaperConfig;
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    /// A logged-in session whose venue holds one open order and a position, or refuses to say.
+    struct StateSession {
+        venue: VenueId,
+        answer: Option<VenueState>,
+    }
+
+    impl OrderSession for StateSession {
+        fn gateway_name(&self) -> &'static str {
+            "state-test"
+        }
+        fn venue(&self) -> VenueId {
+            self.venue
+        }
+        fn maintain(&mut self, _now_ns: u64, _registry: &mio::Registry, _token: mio::Token) {}
+        fn ready(&self) -> bool {
+            true
+        }
+        fn send(&mut self, _cmd: &OrderCommand, _now_ns: u64) -> Result<(), GatewayError> {
+            Ok(())
+        }
+        fn poll(&mut self, _now_ns: u64, _out: &mut dyn FnMut(OrderEvent)) {}
+        fn stats(&self) -> SessionStats {
+            SessionStats::default()
+        }
+        fn venue_state(&mut self, _timeout: Duration) -> Result<VenueState, OrderError> {
+            self.answer.take().ok_or(OrderError::Timeout("openOrders.status"))
+        }
+    }
+
+    /// The demo's venues and instruments: binance-spot (venue 0) on paper, binance-usdm
+    /// (venue 1) over a session.
+    fn setup(answer: Option<VenueState>) -> (Arc<Registry>, RunGateway, Rebuilt) {
+        let cfg = Config::parse(crate::config::DEMO_TOML).unwrap();
+        let registry = Arc::new(cfg.venue_registry().unwrap());
+        let paper = PaperGateway::new(Arc::clone(&registry), &PaperConfig::default());
+        let session = StateSession { venue: VenueId(1), answer };
+        let venues = VenueGateway::new(vec![Box::new(session)]).unwrap();
+        let mut to_paper = vec![false; registry.venues().len()];
+        to_paper[0] = true;
+        let gw = RunGateway::new(Some(paper), Some(venues), to_paper);
+        let rebuilt = journal::rebuild(&[], &registry, 0, 64);
+        (registry, gw, rebuilt)
+    }
+
+    #[test]
+    fn venue_states_merge_and_venues_without_positions_keep_the_journal_positions() {
+        let usdm_btc = crossbar_engine::instrument::InstrumentId(2);
+        let order =
+            VenueOrder { client_id: ClientOrderId(7), instrument: usdm_btc, venue: VenueId(1), open_qty: Qty(5) };
+        let answer =
+            VenueState { open_orders: vec![order], fills: Vec::new(), positions: Some(vec![(usdm_btc, Decimal::ONE)]) };
+        let (registry, mut gw, rebuilt) = setup(Some(answer));
+        assert_eq!(registry.get(usdm_btc).venue, VenueId(1));
+        let merged = venue_state(&mut gw, &rebuilt, &registry).unwrap();
+        assert_eq!(merged.open_orders, vec![order]);
+        let positions = merged.positions.unwrap();
+        // The session's venue as it says; every instrument of the paper venue as journaled (flat).
+        assert_eq!(positions.iter().filter(|(i, _)| *i == usdm_btc).count(), 1);
+        assert!(positions.contains(&(usdm_btc, Decimal::ONE)));
+        for inst in registry.instruments().iter().filter(|i| i.venue != VenueId(1)) {
+            assert!(positions.contains(&(inst.id, Decimal::ZERO)), "{} missing", inst.symbol);
+        }
+        // Reconciliation sees the venue's position and its unknown open order.
+        let diffs = journal::reconcile(&rebuilt, &VenueState { positions: Some(positions), ..merged });
+        assert_eq!(diffs.len(), 2, "{diffs:?}");
+    }
+
+    #[test]
+    fn a_venue_that_cannot_say_what_it_holds_stops_the_start_by_name() {
+        let (registry, mut gw, rebuilt) = setup(None);
+        let e = venue_state(&mut gw, &rebuilt, &registry).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "asking venue binance-usdm for its open orders and fills: no answer to openOrders.status in time"
+        );
+    }
+}
