@@ -233,11 +233,11 @@ fn build_gateway(cfg: &Config, registry: &Arc<Registry>, sim: Option<&Simulator>
         let names: Vec<String> =
             down.iter().map(|(v, proto)| format!("{} ({proto})", registry.venue_name(*v))).collect();
         anyhow::bail!(
-            "order entry not logged in after {} s on {}: {} (of {} venues ready)",
+            "order entry not logged in after {} s on {} {}; {ready} of {} venues ready",
             CONNECT_TIMEOUT.as_secs(),
             if names.len() == 1 { "venue" } else { "venues" },
             names.join(", "),
-            ready
+            ready + names.len()
         );
     }
     Ok(RunGateway::new(paper, Some(venues), paper_venues))

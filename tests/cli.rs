@@ -380,3 +380,32 @@ fn sim_registers_configured_accounts_and_never_prints_their_secrets() {
     assert_one_line_exit_2(out.status.code(), &stderr, "environment variable `XB_SIM_SECRET` is not set");
     assert!(!stderr.contains(key), "{stderr}");
 }
+
+#[test]
+fn a_venue_whose_order_entry_cannot_log_in_stops_the_run_naming_it() {
+    // binance-spot's order entry points at a closed port; the other venues trade on paper.
+    let demo = paper_demo().replacen("gateway = \"paper\"", "gateway = \"venue\"", 1).replacen(
+        "order_ws_url = \"sim\"",
+        "order_ws_url = \"ws://127.0.0.1:9\"\ncredentials = { api_key = { env = \"XB_DOWN_KEY\" }, secret = { env = \"XB_DOWN_SECRET\" } }",
+        1,
+    );
+    let path = temp_path("down.toml");
+    std::fs::write(&path, demo).unwrap();
+    let secret = "xbDownSecret5Hq8";
+    let out = crossbar()
+        .args(["run", "--duration", "2", "--config"])
+        .arg(&path)
+        .env("XB_DOWN_KEY", "xbDownKey3Vv")
+        .env("XB_DOWN_SECRET", secret)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr.trim_end().lines().last().unwrap();
+    assert!(
+        line.starts_with("crossbar: error: order entry not logged in after 10 s on venue binance-spot (binance"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret) && !stderr.contains("xbDownKey3Vv"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report for a run that never started");
+}
