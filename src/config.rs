@@ -89,7 +89,11 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, String> {
         let cfg: Self = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let msg = e.message().replace('\n', " ");
+            let mut msg = e.message().replace('\n', " ");
+            // A secret pasted where a key source belongs must not be echoed back.
+            if msg.contains("expected struct KeySource") {
+                msg = "a secret is not written in config: give { env = \"VAR\" } or { file = \"path\" }".to_owned();
+            }
             match line {
                 Some(l) => format!("line {l}: {msg}"),
                 None => msg,
@@ -116,6 +120,16 @@ impl Config {
             }
             if v.rest_url != "sim" && !v.rest_url.starts_with("http://") && !v.rest_url.starts_with("https://") {
                 return Err(format!("venue {:?}: rest_url must be \"sim\", http:// or https://", v.name));
+            }
+            if v.order_ws_url != "sim" && !v.order_ws_url.starts_with("ws://") && !v.order_ws_url.starts_with("wss://")
+            {
+                return Err(format!("venue {:?}: order_ws_url must be \"sim\", ws:// or wss://", v.name));
+            }
+            if v.recv_window_ms == 0 || v.recv_window_ms > 60_000 {
+                return Err(format!("venue {:?}: recv_window_ms must be 1..=60000, not {}", v.name, v.recv_window_ms));
+            }
+            if let Some(c) = &v.credentials {
+                c.validate().map_err(|e| format!("venue {:?}: {e}", v.name))?;
             }
         }
         if let Some(dex) = &self.dex {
@@ -206,6 +220,59 @@ mod tests {
         assert_eq!(e, "journal.ring = 1000: ring capacity must be a power of two ≥ 2");
         let e = Config::parse(&on.replace("[journal]\n", "[journal]\nfsync = \"sometimes\"\n")).unwrap_err();
         assert!(e.contains("unknown variant `sometimes`, expected one of `every`, `batched`, `off`"), "{e}");
+    }
+
+    #[test]
+    fn venues_default_to_their_own_order_entry_and_credentials_name_env_or_file() {
+        use crossbar_connectors::auth::KeySource;
+        use crossbar_connectors::venue::GatewayKind;
+        let cfg = Config::parse(DEMO_TOML).unwrap();
+        for v in &cfg.venues {
+            assert_eq!((v.gateway, v.order_ws_url.as_str(), v.recv_window_ms), (GatewayKind::Venue, "sim", 5_000));
+            assert!(v.credentials.is_none() && v.orders_simulated(), "{}", v.name);
+        }
+        let no_keys = DEMO_TOML.replace("gateway = \"venue\"", "").replace("order_ws_url = \"sim\"", "");
+        let cfg = Config::parse(&no_keys).unwrap();
+        assert!(cfg.venues.iter().all(|v| v.gateway == GatewayKind::Venue), "venue is the default");
+        let paper = DEMO_TOML.replacen("gateway = \"venue\"", "gateway = \"paper\"", 1);
+        let cfg = Config::parse(&paper).unwrap();
+        assert_eq!(cfg.venues[0].gateway, GatewayKind::Paper);
+        assert!(!cfg.venues[0].orders_simulated());
+        let okx = DEMO_TOML.replacen(
+            "order_ws_url = \"sim\"",
+            "order_ws_url = \"wss://ws.okx.com:8443\"\nrecv_window_ms = 2500\ncredentials = { api_key = { env = \"OKX_KEY\" }, secret = { file = \"/run/okx.secret\" }, passphrase = { env = \"OKX_PASS\" } }",
+            1,
+        );
+        let cfg = Config::parse(&okx).unwrap();
+        let v = &cfg.venues[0];
+        assert_eq!((v.order_ws_url.as_str(), v.recv_window_ms), ("wss://ws.okx.com:8443", 2_500));
+        let c = v.credentials.as_ref().unwrap();
+        assert_eq!(c.api_key, KeySource::env("OKX_KEY"));
+        assert_eq!(c.secret, Some(KeySource::file("/run/okx.secret")));
+        assert_eq!((c.private_key.as_ref(), c.passphrase.as_ref()), (None, Some(&KeySource::env("OKX_PASS"))));
+        let e = Config::parse(&DEMO_TOML.replacen("order_ws_url = \"sim\"", "recv_window_ms = 0", 1)).unwrap_err();
+        assert_eq!(e, "venue \"binance-spot\": recv_window_ms must be 1..=60000, not 0");
+        let e = Config::parse(&okx.replace("secret = { file", "secret = { env = \"X\", file")).unwrap_err();
+        assert!(e.starts_with("venue \"binance-spot\": credentials.secret: key source names both"), "{e}");
+        let e =
+            Config::parse(&okx.replace("secret = { file = \"/run/okx.secret\" }", "secret = \"hunter2\"")).unwrap_err();
+        assert_eq!(e, "line 25: a secret is not written in config: give { env = \"VAR\" } or { file = \"path\" }");
+    }
+
+    #[test]
+    fn the_readme_real_venue_example_is_a_valid_venue() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n[[venues]]").expect("README shows a [[venues]] example") + "```toml\n".len();
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let first = DEMO_TOML.find("[[venues]]").unwrap();
+        let second = first + 1 + DEMO_TOML[first + 1..].find("[[venues]]").unwrap();
+        let text = format!("{}{example}\n{}", &DEMO_TOML[..first], &DEMO_TOML[second..]);
+        let cfg = Config::parse(&text).unwrap();
+        let v = cfg.venues.iter().find(|v| v.name == "binance-spot").unwrap();
+        assert_eq!(v.order_ws_url, "wss://ws-api.binance.com:443");
+        let c = v.credentials.as_ref().unwrap();
+        assert_eq!(c.api_key, crossbar_connectors::auth::KeySource::env("BINANCE_API_KEY"));
+        assert!(c.secret.is_none() && c.private_key.is_some());
     }
 
     #[test]

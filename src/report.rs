@@ -9,6 +9,8 @@ use crossbar_connectors::eth::feed::DexCounters;
 use crossbar_connectors::io::IoReport;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::Side;
+use crossbar_engine::gateway::VenueCounters;
+use crossbar_engine::instrument::VenueId;
 use crossbar_engine::latency::{LatencyRecorder, Stage, StageSummary};
 use crossbar_engine::oms::OrderState;
 use crossbar_engine::strategy::{Strategy, StrategyId};
@@ -49,6 +51,8 @@ pub struct Report {
     pub feeds: BTreeMap<String, FeedRow>,
     /// Gateway protocol per venue.
     pub gateway: &'static str,
+    /// Order entry per venue: the protocol its orders went over and what it did.
+    pub venues: BTreeMap<String, VenueRow>,
     /// Where the config came from.
     pub config: String,
     /// The order journal (all zeros when no `[journal]` is configured).
@@ -241,6 +245,75 @@ pub struct FeedRow {
     pub time_to_whole_ms: Millis,
     /// From a lost connection to connected again, ms.
     pub reconnect_ms: Millis,
+}
+
+/// One venue's order entry (`venues` section).
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct VenueRow {
+    /// The protocol its orders went over (`binance-ws-api`, `bybit-v5-ws`, `okx-v5-ws`), or
+    /// `paper` when configured so.
+    pub gateway: &'static str,
+    /// New orders written to the venue.
+    pub orders_sent: u64,
+    /// Orders the venue accepted.
+    pub acks: u64,
+    /// Fills received (each partial fill counts).
+    pub fills: u64,
+    /// Orders or cancels the venue refused.
+    pub rejects: u64,
+    /// Cancels written to the venue.
+    pub cancels_sent: u64,
+    /// Fills seen twice (same trade id) and dropped.
+    pub duplicate_fills: u64,
+    /// Private frames that could not be decoded.
+    pub malformed: u64,
+    /// Private frames of a kind the session does not use.
+    pub unknown: u64,
+    /// Successful connects and logins.
+    pub connects: u64,
+    /// Connections lost.
+    pub disconnects: u64,
+    /// Commands refused because the session was not connected and logged in.
+    pub not_ready: u64,
+    /// Cancel-all requests sent on reconnect.
+    pub cancel_alls: u64,
+    /// Requests the venue refused for its rate limit.
+    pub rate_limited: u64,
+    /// Venue clock minus local wall clock, ms (latest estimate).
+    pub clock_offset_ms: i64,
+    /// Rate-limit budget used in the venue's current window, as it reported.
+    pub rate_used: u64,
+    /// That window's limit (0: not reported).
+    pub rate_limit: u64,
+}
+
+impl From<&VenueCounters> for VenueRow {
+    fn from(c: &VenueCounters) -> Self {
+        Self {
+            gateway: c.gateway,
+            orders_sent: c.orders_sent,
+            acks: c.acks,
+            fills: c.fills,
+            rejects: c.rejects,
+            cancels_sent: c.cancels_sent,
+            duplicate_fills: c.duplicate_fills,
+            malformed: c.malformed,
+            unknown: c.unknown,
+            connects: c.connects,
+            disconnects: c.disconnects,
+            not_ready: c.not_ready,
+            cancel_alls: c.cancel_alls,
+            rate_limited: c.rate_limited,
+            clock_offset_ms: c.clock_offset_ms,
+            rate_used: c.rate_used,
+            rate_limit: c.rate_limit,
+        }
+    }
+}
+
+/// The `venues` section: one row per venue the gateway reported, by venue name.
+pub fn venue_rows(counters: &[VenueCounters], venue_name: impl Fn(VenueId) -> String) -> BTreeMap<String, VenueRow> {
+    counters.iter().map(|c| (venue_name(c.venue), VenueRow::from(c))).collect()
 }
 
 /// A latest and a longest duration, ms.
@@ -511,6 +584,7 @@ impl Report {
             },
             feeds,
             gateway: io.gateway,
+            venues: venue_rows(&io.venues, |v| registry.venue_name(v).to_owned()),
             config,
             journal: JournalRow::default(),
             dex: None,
@@ -666,6 +740,28 @@ impl Report {
             "io       frames {}, decode errors {}, unknown {}, connects {}, disconnects {}, shutdown notices {}",
             i.frames, i.decode_errors, i.unknown_frames, i.connects, i.disconnects, i.server_shutdowns
         );
+        if !self.venues.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nvenues                  gateway            sent   acks  fills rejects cancels  connects disconnects not-ready rate-limited"
+            );
+            for (venue, v) in &self.venues {
+                let _ = writeln!(
+                    s,
+                    "  {venue:<22} {:<16} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>11} {:>9} {:>12}",
+                    v.gateway,
+                    v.orders_sent,
+                    v.acks,
+                    v.fills,
+                    v.rejects,
+                    v.cancels_sent,
+                    v.connects,
+                    v.disconnects,
+                    v.not_ready,
+                    v.rate_limited
+                );
+            }
+        }
         for (venue, f) in &self.feeds {
             let _ = writeln!(
                 s,

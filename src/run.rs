@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbar_connectors::eth::feed::DexFeed;
 use crossbar_connectors::io::{IoRings, IoThread};
+use crossbar_connectors::order::{
+    RunGateway, VenueGateway, ephemeral::duplicate, ephemeral_credentials, session_configs, session_for,
+};
 use crossbar_connectors::sim::Simulator;
-use crossbar_connectors::venue::{Endpoints, build_feeds};
+use crossbar_connectors::venue::{Endpoints, GatewayKind, VenueConfig, VenueError, build_feeds};
 use crossbar_engine::clock::MonotonicClock;
 use crossbar_engine::core::{Core, CoreControl, CoreRings, run_core};
 use crossbar_engine::event::OrderCommand;
 use crossbar_engine::gateway::Gateway as _;
-use crossbar_engine::instrument::Registry;
-use crossbar_engine::journal::{self, JournalConfig, JournalStats, JournalWriter};
+use crossbar_engine::instrument::{Registry, VenueId};
+use crossbar_engine::journal::{self, JournalConfig, JournalStats, JournalWriter, Rebuilt, VenueState};
 use crossbar_engine::oms::Oms;
 use crossbar_engine::paper::PaperGateway;
 use crossbar_engine::portfolio::Portfolio;
@@ -62,7 +65,7 @@ fn start_journal(
     cfg: &JournalConfig,
     registry: &Arc<Registry>,
     strategies: usize,
-    gateway: &mut PaperGateway,
+    gateway: &mut RunGateway,
 ) -> anyhow::Result<StartedJournal> {
     let path = cfg.path.display();
     let opened = JournalWriter::open(cfg, Arc::clone(registry))
@@ -75,7 +78,7 @@ fn start_journal(
         eprintln!("crossbar: journal {path}: torn last record at byte {} ({} bytes) cut off", t.offset, t.bytes);
     }
     let mut rebuilt = journal::rebuild(&contents.records, registry, strategies, OMS_CAPACITY);
-    let venue = gateway.venue_state();
+    let venue = venue_state(gateway, &rebuilt, registry)?;
     let mut cancels = Vec::new();
     let outcome = journal::resolve(&mut rebuilt, registry, &venue, |rec| writer.append(rec), |o| cancels.push(o));
     for o in cancels {
@@ -102,6 +105,123 @@ fn start_journal(
     }
     let (oms, portfolio) = (rebuilt.oms, rebuilt.portfolio);
     Ok(StartedJournal { writer, oms, portfolio, row })
+}
+
+/// How long each venue session may take to answer the start-up state queries.
+const VENUE_STATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long every venue session may take to connect and log in before the run gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the venues hold for this account, merged over the paper matcher and every order
+/// session: one [`VenueState`] to reconcile the journal with. Instruments of a venue that
+/// reports no positions (the paper matcher, the DEX pools) take the journal's own position, so
+/// only venues that do report can differ.
+fn venue_state(gateway: &mut RunGateway, rebuilt: &Rebuilt, registry: &Registry) -> anyhow::Result<VenueState> {
+    let mut merged = VenueState { open_orders: Vec::new(), fills: Vec::new(), positions: None };
+    let mut reporting: Vec<VenueId> = Vec::new();
+    let mut absorb = |state: VenueState, venues: &[VenueId], reporting: &mut Vec<VenueId>| {
+        merged.open_orders.extend(state.open_orders);
+        merged.fills.extend(state.fills);
+        if let Some(p) = state.positions {
+            merged.positions.get_or_insert_with(Vec::new).extend(p);
+            reporting.extend_from_slice(venues);
+        }
+    };
+    if let Some(paper) = gateway.paper_gateway() {
+        absorb(paper.venue_state(), &[], &mut reporting);
+    }
+    if let Some(venues) = gateway.venue_gateway() {
+        for session in venues.sessions_mut() {
+            let venue = session.venue();
+            let state = session.venue_state(VENUE_STATE_TIMEOUT).with_context(|| {
+                format!("asking venue {} for its open orders and fills", registry.venue_name(venue))
+            })?;
+            absorb(state, &[venue], &mut reporting);
+        }
+    }
+    if let Some(positions) = &mut merged.positions {
+        for inst in registry.instruments() {
+            if !reporting.contains(&inst.venue) {
+                positions.push((inst.id, rebuilt.portfolio.get(inst.id).qty));
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// The run's gateway: a [`VenueGateway`] over one order session per venue whose `gateway` is
+/// `venue` (connected and logged in before this returns), the [`PaperGateway`] for venues on
+/// `paper`.
+///
+/// Credentials come from each venue's `[venues.credentials]` (environment variables or key
+/// files). A venue whose orders go to the embedded simulator and that names none gets fresh
+/// random credentials, registered with the simulator as its account; configured ones are
+/// registered too, so the simulator knows them.
+fn build_gateway(cfg: &Config, registry: &Arc<Registry>, sim: Option<&Simulator>) -> anyhow::Result<RunGateway> {
+    let mut paper_venues = vec![false; registry.venues().len()];
+    for v in cfg.venues.iter().filter(|v| v.gateway == GatewayKind::Paper) {
+        if let Some(id) = registry.venue_id(&v.name) {
+            paper_venues[id.index()] = true;
+        }
+    }
+    let paper = paper_venues.contains(&true).then(|| PaperGateway::new(Arc::clone(registry), &cfg.paper));
+    let endpoints = |v: &VenueConfig| Endpoints {
+        ws: match sim {
+            Some(s) if v.order_ws_url == "sim" => s.base_url(&v.name),
+            _ => v.order_ws_url.clone(),
+        },
+        rest: match sim {
+            Some(s) if v.rest_url == "sim" => s.rest_url(&v.name),
+            _ => v.rest_url.clone(),
+        },
+    };
+    let credentials = |v: &VenueConfig| {
+        let simulated = v.order_ws_url == "sim";
+        let creds = match &v.credentials {
+            Some(c) => c.load(&v.name)?,
+            None if simulated => ephemeral_credentials(v.protocol)
+                .map_err(|e| VenueError::Credentials { venue: v.name.clone(), detail: e.to_string() })?,
+            None => {
+                return Err(VenueError::Credentials {
+                    venue: v.name.clone(),
+                    detail: format!(
+                        "gateway = \"venue\" on {} needs [venues.credentials] (api_key and secret or private_key \
+                         from env or file), or gateway = \"paper\"",
+                        v.order_ws_url
+                    ),
+                });
+            }
+        };
+        if simulated && let Some(s) = sim {
+            s.add_account(&v.name, duplicate(&creds));
+        }
+        Ok(creds)
+    };
+    let configs =
+        session_configs(&cfg.venues, registry, endpoints, credentials).map_err(|e| ConfigError(e.to_string()))?;
+    if configs.is_empty() {
+        return Ok(RunGateway::new(paper, None, paper_venues));
+    }
+    let mut sessions = Vec::with_capacity(configs.len());
+    for c in configs {
+        let name = c.venue_name.clone();
+        sessions.push(session_for(c).with_context(|| format!("venue {name}: starting its order session"))?);
+    }
+    let mut venues = VenueGateway::new(sessions).context("creating the venue gateway")?;
+    let ready = venues.connect_all(CONNECT_TIMEOUT);
+    let down = venues.not_ready();
+    if !down.is_empty() {
+        let names: Vec<String> =
+            down.iter().map(|(v, proto)| format!("{} ({proto})", registry.venue_name(*v))).collect();
+        anyhow::bail!(
+            "order entry not logged in after {} s on {} {}; {ready} of {} venues ready",
+            CONNECT_TIMEOUT.as_secs(),
+            if names.len() == 1 { "venue" } else { "venues" },
+            names.join(", "),
+            ready + names.len()
+        );
+    }
+    Ok(RunGateway::new(paper, Some(venues), paper_venues))
 }
 
 /// `crossbar run`.
@@ -140,7 +260,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         orders: Arc::clone(&rings.orders),
         commands: Arc::clone(&rings.commands),
     };
-    let mut gateway = PaperGateway::new(Arc::clone(&registry), &cfg.paper);
+    let mut gateway = build_gateway(&cfg, &registry, sim.as_ref())?;
     let journal = match &cfg.journal {
         Some(j) => Some((start_journal(j, &registry, strategies.len(), &mut gateway)?, j.ring)),
         None => None,
@@ -314,6 +434,15 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     let registry = cfg.venue_registry().map_err(ConfigError)?;
     let term = termination_flag()?;
     let sim = start_simulator(&cfg, &registry, args.listen)?;
+    // Accounts: every venue's configured credentials, so an engine started separately with the
+    // same config and environment can trade here. Nothing about them is printed.
+    let mut accounts = Vec::new();
+    for v in &cfg.venues {
+        if let Some(c) = &v.credentials {
+            sim.add_account(&v.name, c.load(&v.name).map_err(|e| ConfigError(e.to_string()))?);
+            accounts.push(v.name.as_str());
+        }
+    }
     println!("crossbar simulator listening on {}", sim.addr());
     for v in &cfg.venues {
         println!(
@@ -323,6 +452,16 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
             sim.base_url(&v.name)
         );
         println!("  {:<14} rest      {}", "", sim.rest_url(&v.name));
+        println!(
+            "  {:<14} orders    {} ({})",
+            "",
+            sim.base_url(&v.name),
+            if accounts.contains(&v.name.as_str()) {
+                "account from [venues.credentials]"
+            } else {
+                "no account: add [venues.credentials] to trade here"
+            }
+        );
         for inst in registry.instruments().iter().filter(|i| registry.venue_name(i.venue) == v.name) {
             println!("  {:<14}   {}", "", inst.symbol);
         }
@@ -340,4 +479,94 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     }
     sim.shutdown()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use crossbar_connectors::order::{OrderError, OrderSession, SessionStats};
+    use crossbar_engine::event::{ClientOrderId, OrderCommand, OrderEvent};
+    use crossbar_engine::fixed::Qty;
+    use crossbar_engine::gateway::GatewayError;
+    use crossbar_engine::journal::VenueOrder;
+    use crossbar_engine::paper::PaperConfig;
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    /// A logged-in session whose venue holds one open order and a position, or refuses to say.
+    struct StateSession {
+        venue: VenueId,
+        answer: Option<VenueState>,
+    }
+
+    impl OrderSession for StateSession {
+        fn gateway_name(&self) -> &'static str {
+            "state-test"
+        }
+        fn venue(&self) -> VenueId {
+            self.venue
+        }
+        fn maintain(&mut self, _now_ns: u64, _registry: &mio::Registry, _token: mio::Token) {}
+        fn ready(&self) -> bool {
+            true
+        }
+        fn send(&mut self, _cmd: &OrderCommand, _now_ns: u64) -> Result<(), GatewayError> {
+            Ok(())
+        }
+        fn poll(&mut self, _now_ns: u64, _out: &mut dyn FnMut(OrderEvent)) {}
+        fn stats(&self) -> SessionStats {
+            SessionStats::default()
+        }
+        fn venue_state(&mut self, _timeout: Duration) -> Result<VenueState, OrderError> {
+            self.answer.take().ok_or(OrderError::Timeout("openOrders.status"))
+        }
+    }
+
+    /// The demo's venues and instruments: binance-spot (venue 0) on paper, binance-usdm
+    /// (venue 1) over a session.
+    fn setup(answer: Option<VenueState>) -> (Arc<Registry>, RunGateway, Rebuilt) {
+        let cfg = Config::parse(crate::config::DEMO_TOML).unwrap();
+        let registry = Arc::new(cfg.venue_registry().unwrap());
+        let paper = PaperGateway::new(Arc::clone(&registry), &PaperConfig::default());
+        let session = StateSession { venue: VenueId(1), answer };
+        let venues = VenueGateway::new(vec![Box::new(session)]).unwrap();
+        let mut to_paper = vec![false; registry.venues().len()];
+        to_paper[0] = true;
+        let gw = RunGateway::new(Some(paper), Some(venues), to_paper);
+        let rebuilt = journal::rebuild(&[], &registry, 0, 64);
+        (registry, gw, rebuilt)
+    }
+
+    #[test]
+    fn venue_states_merge_and_venues_without_positions_keep_the_journal_positions() {
+        let usdm_btc = crossbar_engine::instrument::InstrumentId(2);
+        let order =
+            VenueOrder { client_id: ClientOrderId(7), instrument: usdm_btc, venue: VenueId(1), open_qty: Qty(5) };
+        let answer =
+            VenueState { open_orders: vec![order], fills: Vec::new(), positions: Some(vec![(usdm_btc, Decimal::ONE)]) };
+        let (registry, mut gw, rebuilt) = setup(Some(answer));
+        assert_eq!(registry.get(usdm_btc).venue, VenueId(1));
+        let merged = venue_state(&mut gw, &rebuilt, &registry).unwrap();
+        assert_eq!(merged.open_orders, vec![order]);
+        let positions = merged.positions.unwrap();
+        // The session's venue as it says; every instrument of the paper venue as journaled (flat).
+        assert_eq!(positions.iter().filter(|(i, _)| *i == usdm_btc).count(), 1);
+        assert!(positions.contains(&(usdm_btc, Decimal::ONE)));
+        for inst in registry.instruments().iter().filter(|i| i.venue != VenueId(1)) {
+            assert!(positions.contains(&(inst.id, Decimal::ZERO)), "{} missing", inst.symbol);
+        }
+        // Reconciliation sees the venue's position and its unknown open order.
+        let diffs = journal::reconcile(&rebuilt, &VenueState { positions: Some(positions), ..merged });
+        assert_eq!(diffs.len(), 2, "{diffs:?}");
+    }
+
+    #[test]
+    fn a_venue_that_cannot_say_what_it_holds_stops_the_start_by_name() {
+        let (registry, mut gw, rebuilt) = setup(None);
+        let e = venue_state(&mut gw, &rebuilt, &registry).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "asking venue binance-usdm for its open orders and fills: no answer to openOrders.status in time"
+        );
+    }
 }

@@ -198,3 +198,214 @@ fn decode_prints_json_lines_and_flags_malformed_input() {
     let out = crossbar().args(["decode", "--venue", "nasdaq"]).arg(&frames).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The demo with every venue's orders on the in-process paper matcher instead of its protocol.
+fn paper_demo() -> String {
+    let demo = include_str!("../config/demo.toml");
+    assert_eq!(demo.matches("gateway = \"venue\"").count(), 4, "the demo's four venues use their protocols");
+    demo.replace("gateway = \"venue\"", "gateway = \"paper\"")
+}
+
+const DEMO_VENUES: [&str; 4] = ["binance-spot", "binance-usdm", "bybit-linear", "okx"];
+
+fn run_report(config: Option<&str>, seconds: &str, name: &str) -> (serde_json::Value, String) {
+    let json = temp_path(&format!("{name}.json"));
+    let mut cmd = crossbar();
+    cmd.args(["run", "--duration", seconds, "--report-json"]).arg(&json);
+    if let Some(text) = config {
+        let path = temp_path(&format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let r = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (r, String::from_utf8(out.stdout).unwrap())
+}
+
+fn sum(r: &serde_json::Value, key: &str) -> u64 {
+    DEMO_VENUES.iter().map(|v| r["venues"][v][key].as_u64().unwrap_or_else(|| panic!("venues.{v}.{key}"))).sum()
+}
+
+#[test]
+fn paper_gateway_run_reports_paper_venue_counters_consistent_with_orders() {
+    let (r, stdout) = run_report(Some(&paper_demo()), "3", "paper-venues");
+    assert_eq!(r["gateway"], "paper");
+    let venues = r["venues"].as_object().unwrap();
+    assert_eq!(venues.keys().collect::<Vec<_>>(), DEMO_VENUES.iter().collect::<Vec<_>>(), "no row for the DEX");
+    for v in DEMO_VENUES {
+        let row = &r["venues"][v];
+        assert_eq!(row["gateway"], "paper", "{v}: {row}");
+        for k in [
+            "orders_sent",
+            "acks",
+            "fills",
+            "rejects",
+            "cancels_sent",
+            "duplicate_fills",
+            "malformed",
+            "unknown",
+            "connects",
+            "disconnects",
+            "not_ready",
+            "cancel_alls",
+            "rate_limited",
+            "rate_used",
+            "rate_limit",
+        ] {
+            assert!(row[k].is_u64(), "venues.{v}.{k}: {row}");
+        }
+        assert!(row["clock_offset_ms"].is_i64(), "{row}");
+        // The paper matcher has no connection: nothing to connect, log in or rate-limit.
+        for k in ["connects", "disconnects", "not_ready", "malformed", "duplicate_fills"] {
+            assert_eq!(row[k], 0, "venues.{v}.{k}");
+        }
+        let (sent, acks, rejects) =
+            (row["orders_sent"].as_u64().unwrap(), row["acks"].as_u64().unwrap(), row["rejects"].as_u64().unwrap());
+        assert!(acks + rejects <= sent, "{v}: every answer is to an order sent: {row}");
+    }
+    // Every order the OMS sent reached the matcher, unless the gateway refused it.
+    let (sent, refused) = (r["orders"]["sent"].as_u64().unwrap(), r["io"]["gateway_errors"].as_u64().unwrap());
+    assert!(sent > 0, "{r}");
+    let written = sum(&r, "orders_sent");
+    assert!(written <= sent && written + refused >= sent, "venues sent {written}, OMS sent {sent}, refused {refused}");
+    // The core counts every fill it received; the matcher may have answered a few more after the
+    // core stopped.
+    assert!(sum(&r, "fills") >= r["orders"]["fills"].as_u64().unwrap(), "{r}");
+    assert!(sum(&r, "fills") > 0, "{r}");
+    assert!(stdout.contains("\nvenues ") && stdout.contains("binance-usdm           paper"), "{stdout}");
+}
+
+#[test]
+fn demo_run_sends_every_order_over_the_venue_protocols() {
+    let (r, stdout) = run_report(None, "5", "venue-demo");
+    let expected = [
+        ("binance-spot", "binance-ws-api"),
+        ("binance-usdm", "binance-ws-api"),
+        ("bybit-linear", "bybit-v5-ws"),
+        ("okx", "okx-v5-ws"),
+    ];
+    for (venue, gateway) in expected {
+        let row = &r["venues"][venue];
+        assert_eq!(row["gateway"], gateway, "{venue}: {row}");
+        assert!(row["connects"].as_u64().unwrap() >= 1, "{venue} logged in: {row}");
+        assert_eq!(row["malformed"], 0, "{venue}: {row}");
+    }
+    assert!(!stdout.contains(" paper "), "no venue on the paper matcher: {stdout}");
+    let sent = r["orders"]["sent"].as_u64().unwrap();
+    assert!(sent > 0, "{r}");
+    let written = sum(&r, "orders_sent");
+    let refused = r["io"]["gateway_errors"].as_u64().unwrap();
+    assert!(written <= sent && written + refused >= sent, "venues wrote {written}, OMS sent {sent}, refused {refused}");
+    assert!(sum(&r, "acks") > 0 && sum(&r, "fills") > 0, "{}", r["venues"]);
+    assert!(sum(&r, "fills") >= r["orders"]["fills"].as_u64().unwrap(), "{r}");
+    // tick_to_order ends when the signed bytes are written: one sample per order written.
+    let stage = r["latency_ns"]["tick_to_order"]["count"].as_u64().unwrap();
+    assert!(stage > 0 && stage <= written, "tick_to_order count {stage}, orders written {written}");
+}
+
+#[test]
+fn venue_credentials_are_checked_at_load_and_name_only_where_they_live() {
+    let demo = include_str!("../config/demo.toml");
+    let with = |creds: &str| {
+        demo.replacen("order_ws_url = \"sim\"", &format!("order_ws_url = \"sim\"\ncredentials = {creds}"), 1)
+    };
+    let (status, stderr) = run_with_config(&with(
+        "{ api_key = { env = \"XB_K\" }, secret = { env = \"XB_S\" }, private_key = { file = \"/k.pem\" } }",
+    ));
+    assert_one_line_exit_2(status, &stderr, "not both");
+    let (status, stderr) = run_with_config(&with("{ api_key = { env = \"XB_K\" } }"));
+    assert_one_line_exit_2(status, &stderr, "venue \"binance-spot\": credentials: give `secret`");
+    let (status, stderr) = run_with_config(&with(
+        "{ api_key = { env = \"XB_NOT_SET_ANYWHERE\" }, secret = { env = \"XB_NOT_SET_EITHER\" } }",
+    ));
+    assert_one_line_exit_2(status, &stderr, "environment variable `XB_NOT_SET_ANYWHERE` is not set");
+    assert!(stderr.contains("binance-spot"), "{stderr}");
+    let real = demo.replacen("order_ws_url = \"sim\"", "order_ws_url = \"wss://ws-api.binance.com:443\"", 1);
+    let (status, stderr) = run_with_config(&real);
+    assert_one_line_exit_2(status, &stderr, "needs [venues.credentials]");
+    let (status, stderr) = run_with_config(&demo.replacen("order_ws_url = \"sim\"", "order_ws_url = \"https://x\"", 1));
+    assert_one_line_exit_2(status, &stderr, "order_ws_url must be \"sim\", ws:// or wss://");
+}
+
+#[test]
+fn sim_registers_configured_accounts_and_never_prints_their_secrets() {
+    let demo = include_str!("../config/demo.toml");
+    let creds = "credentials = { api_key = { env = \"XB_SIM_KEY\" }, secret = { env = \"XB_SIM_SECRET\" } }";
+    let text = demo.replacen("name = \"binance-usdm\"", &format!("name = \"binance-usdm\"\n{creds}"), 1);
+    let path = temp_path("sim-accounts.toml");
+    std::fs::write(&path, text).unwrap();
+    let (key, secret) = ("xbSimKey7Qm2", "xbSimSecret9Zt4Wq");
+    let mut child = crossbar()
+        .args(["sim", "--config"])
+        .arg(&path)
+        .env("XB_SIM_KEY", key)
+        .env("XB_SIM_SECRET", secret)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.contains("Ctrl-C to stop.") {
+        assert!(Instant::now() < deadline, "no banner: {seen}");
+        let mut buf = [0u8; 4096];
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "crossbar sim ended early: {seen}");
+        seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    stdout.read_to_string(&mut seen).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let usdm = seen.lines().skip_while(|l| !l.contains("binance-usdm")).find(|l| l.contains("orders")).unwrap();
+    assert!(usdm.ends_with("(account from [venues.credentials])"), "{seen}");
+    let spot = seen.lines().skip_while(|l| !l.contains("binance-spot")).find(|l| l.contains("orders")).unwrap();
+    assert!(spot.ends_with("(no account: add [venues.credentials] to trade here)"), "{seen}");
+    for s in [key, secret] {
+        assert!(!seen.contains(s) && !stderr.contains(s), "a secret was printed");
+    }
+    // A missing variable is named, one line, exit 2.
+    let out = crossbar()
+        .args(["sim", "--config"])
+        .arg(&path)
+        .env_remove("XB_SIM_SECRET")
+        .env("XB_SIM_KEY", key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_one_line_exit_2(out.status.code(), &stderr, "environment variable `XB_SIM_SECRET` is not set");
+    assert!(!stderr.contains(key), "{stderr}");
+}
+
+#[test]
+fn a_venue_whose_order_entry_cannot_log_in_stops_the_run_naming_it() {
+    // binance-spot's order entry points at a closed port; the other venues trade on paper.
+    let demo = paper_demo().replacen("gateway = \"paper\"", "gateway = \"venue\"", 1).replacen(
+        "order_ws_url = \"sim\"",
+        "order_ws_url = \"ws://127.0.0.1:9\"\ncredentials = { api_key = { env = \"XB_DOWN_KEY\" }, secret = { env = \"XB_DOWN_SECRET\" } }",
+        1,
+    );
+    let path = temp_path("down.toml");
+    std::fs::write(&path, demo).unwrap();
+    let secret = "xbDownSecret5Hq8";
+    let out = crossbar()
+        .args(["run", "--duration", "2", "--config"])
+        .arg(&path)
+        .env("XB_DOWN_KEY", "xbDownKey3Vv")
+        .env("XB_DOWN_SECRET", secret)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr.trim_end().lines().last().unwrap();
+    assert!(
+        line.starts_with("crossbar: error: order entry not logged in after 10 s on venue binance-spot (binance"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(secret) && !stderr.contains("xbDownKey3Vv"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report for a run that never started");
+}

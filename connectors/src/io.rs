@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crossbar_engine::clock::now_ns;
 use crossbar_engine::event::{FeedStatus, MarketBody, MarketEvent, OrderCommand, OrderEvent, SeqIds};
-use crossbar_engine::gateway::Gateway;
+use crossbar_engine::gateway::{Gateway, VenueCounters};
 use crossbar_engine::instrument::InstrumentId;
 use crossbar_engine::latency::{LatencyRecorder, Stage};
 use crossbar_engine::orderbook::Resync;
@@ -222,6 +222,10 @@ impl FramePipeline {
     }
 
     /// Hands one command to the gateway and records its latency stages.
+    ///
+    /// `tick_to_order` (and `risk_passed_to_order_written`) end right after `send` returns
+    /// `Ok`: a venue session encodes, signs and writes the order's bytes to its socket inside
+    /// `send` (`WsConn::send_raw_text`), so the stage ends when the signed bytes are written.
     #[inline]
     pub fn on_command<G: Gateway + ?Sized>(&mut self, cmd: &OrderCommand, gateway: &mut G) {
         let now = now_ns();
@@ -268,6 +272,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAINTENANCE_INTERVAL_NS: u64 = 1_000_000;
 /// Token of the waker; feeds use their index.
 const WAKE_TOKEN: Token = Token(usize::MAX);
+/// Token of the gateway's readiness descriptor (its own epoll instance).
+const GATEWAY_TOKEN: Token = Token(usize::MAX - 1);
 
 /// What an I/O thread hands back when it stops.
 #[derive(Debug)]
@@ -280,6 +286,8 @@ pub struct IoReport {
     pub gateway: &'static str,
     /// Per feed counters, in feed order.
     pub feeds: Vec<FeedCounters>,
+    /// Per venue order-entry counters, as the gateway reported them at the end.
+    pub venues: Vec<VenueCounters>,
 }
 
 /// The I/O thread's state: feeds, gateway, rings.
@@ -321,6 +329,10 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             .collect();
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
+        // A private frame on a venue session wakes a parked thread like a market frame does.
+        if let Some(fd) = gateway.readiness_fd() {
+            poll.registry().register(&mut SourceFd(&fd), GATEWAY_TOKEN, Interest::READABLE)?;
+        }
         Ok(Self {
             poll,
             waker,
@@ -344,9 +356,10 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
 
     /// Runs until `stop` is set; returns counters and histograms.
     ///
-    /// With `park`, the thread sleeps in epoll until a socket is readable, the core wakes it for
-    /// commands, the gateway has an answer due, or reconnect maintenance is due (1 ms). With
-    /// `spin` or `yield` it polls without blocking.
+    /// With `park`, the thread sleeps in epoll until a socket is readable (a feed's, or one of
+    /// the gateway's through its readiness descriptor), the core wakes it for commands, the
+    /// gateway has an answer due, or maintenance (reconnects, the gateway's logins and pings) is
+    /// due (1 ms). With `spin` or `yield` it polls without blocking.
     pub fn run(mut self, stop: &AtomicBool) -> IoReport {
         let mut events = Events::with_capacity(64);
         let mut idler = Idler::new(self.idle);
@@ -367,7 +380,9 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             worked = false;
             if self.poll.poll(&mut events, Some(timeout)).is_ok() {
                 for ev in &events {
-                    if ev.token() != WAKE_TOKEN {
+                    // The waker and the gateway's descriptor only wake the loop: the gateway is
+                    // polled below on every iteration.
+                    if ev.token() != WAKE_TOKEN && ev.token() != GATEWAY_TOKEN {
                         self.drain_feed(ev.token().0);
                     }
                     worked = true;
@@ -399,11 +414,14 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
             }
         }
         let feeds = self.feeds.iter().map(|f| f.counters.clone()).collect();
+        let mut venues = Vec::new();
+        self.gateway.venue_counters(&mut venues);
         IoReport {
             counters: self.pipeline.counters,
             latency: self.pipeline.latency,
             gateway: self.gateway.name(),
             feeds,
+            venues,
         }
     }
 
@@ -523,8 +541,10 @@ impl<D: FeedDecoder, G: Gateway> IoThread<D, G> {
     }
 
     /// Keeps open connections alive (pings, idle timeout) and reconnects feeds that are down
-    /// and due, with jittered exponential back-off.
+    /// and due, with jittered exponential back-off; lets the gateway do its own upkeep
+    /// (connects, logins, pings of its order sessions).
     fn maintain(&mut self, now: u64) {
+        self.gateway.maintain(now);
         for idx in 0..self.feeds.len() {
             let feed = &mut self.feeds[idx];
             if let Some(conn) = feed.conn.as_mut() {

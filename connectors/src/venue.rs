@@ -9,11 +9,13 @@ use crossbar_engine::instrument::{Instrument, InstrumentId, InstrumentKind, Regi
 use crossbar_engine::orderbook::{SyncRule, for_each_chunk};
 use serde::Deserialize;
 
+use crate::auth::{AuthError, KeySource};
 use crate::binance::{BinanceDecoder, BinanceMarket, combined_stream_path, parse_depth_snapshot, stream_names};
 use crate::bybit::{self, BybitCategory, BybitDecoder};
 use crate::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
 use crate::io::{FeedSpec, Heartbeat};
 use crate::okx::{self, OkxDecoder};
+use crate::order::{Credentials, SecretKey};
 
 /// Which wire protocol a venue speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -77,6 +79,17 @@ impl Protocol {
         }
     }
 
+    /// The venue's real order-entry websocket base URL (what `order_ws_url` names for live
+    /// trading): Binance's WebSocket API hosts, Bybit's and OKX's websocket hosts.
+    pub const fn live_order_ws_url(self) -> &'static str {
+        match self {
+            Self::BinanceSpot => "wss://ws-api.binance.com:443",
+            Self::BinanceUsdm => "wss://ws-fapi.binance.com",
+            Self::BybitSpot | Self::BybitLinear => "wss://stream.bybit.com",
+            Self::Okx => "wss://ws.okx.com:8443",
+        }
+    }
+
     /// The protocol's name as config spells it.
     pub const fn name(self) -> &'static str {
         match self {
@@ -98,9 +111,75 @@ pub const OKX_PING: &str = "ping";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayKind {
-    /// In-process paper matching against the venue's own book.
+    /// The venue's own order-entry protocol (Binance WebSocket API, Bybit v5 and OKX v5 private
+    /// websockets), signed with the account's credentials: to the real venue, or to the
+    /// simulator, which speaks the same protocols.
     #[default]
+    Venue,
+    /// In-process paper matching against the venue's own book: an explicit research option.
     Paper,
+}
+
+/// `[venues.credentials]`: where a venue account's secrets live. Each entry is a
+/// [`KeySource`] (`{ env = "VAR" }` or `{ file = "path" }`), never the secret itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The API key.
+    pub api_key: KeySource,
+    /// An HMAC-SHA256 API secret (Binance HMAC keys, Bybit, OKX).
+    #[serde(default)]
+    pub secret: Option<KeySource>,
+    /// An Ed25519 private key, PKCS#8 PEM (Binance Ed25519 keys).
+    #[serde(default)]
+    pub private_key: Option<KeySource>,
+    /// OKX's API passphrase.
+    #[serde(default)]
+    pub passphrase: Option<KeySource>,
+}
+
+impl CredentialsConfig {
+    /// Checks the sources are well-formed and that exactly one of `secret` and `private_key`
+    /// is given, so a bad table fails at config load rather than at the first login.
+    ///
+    /// # Errors
+    /// One line naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.api_key.validate().map_err(|e| format!("credentials.api_key: {e}"))?;
+        let sources = [("secret", &self.secret), ("private_key", &self.private_key), ("passphrase", &self.passphrase)];
+        for (name, src) in sources {
+            if let Some(src) = src {
+                src.validate().map_err(|e| format!("credentials.{name}: {e}"))?;
+            }
+        }
+        match (&self.secret, &self.private_key) {
+            (Some(_), Some(_)) => Err("credentials: give `secret` (HMAC) or `private_key` (Ed25519), not both".into()),
+            (None, None) => Err("credentials: give `secret` (HMAC) or `private_key` (Ed25519)".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Loads the secrets from the environment or the key files named, for venue `venue`.
+    ///
+    /// # Errors
+    /// [`VenueError::Credentials`] naming the venue and the variable or file (never the
+    /// content).
+    pub fn load(&self, venue: &str) -> Result<Credentials, VenueError> {
+        let fail = |detail: String| VenueError::Credentials { venue: venue.to_owned(), detail };
+        self.validate().map_err(fail)?;
+        let auth = |e: AuthError| fail(e.to_string());
+        let api_key = self.api_key.load().map_err(auth)?;
+        let key = match (&self.secret, &self.private_key) {
+            (Some(s), _) => SecretKey::Hmac(s.load().map_err(auth)?),
+            (None, Some(k)) => SecretKey::Ed25519(k.load().map_err(auth)?),
+            (None, None) => return Err(fail("credentials: no secret".into())),
+        };
+        Ok(Credentials {
+            api_key,
+            key,
+            passphrase: self.passphrase.as_ref().map(KeySource::load).transpose().map_err(auth)?,
+        })
+    }
 }
 
 /// One `[[venues]]` entry.
@@ -117,19 +196,41 @@ pub struct VenueConfig {
     /// REST base URL (`https://api.binance.com`), or `sim`; book snapshots come from here.
     #[serde(default = "sim_url")]
     pub rest_url: String,
-    /// Where its orders go.
+    /// Where its orders go: `venue` (its own order-entry protocol, the default) or `paper`.
     #[serde(default)]
     pub gateway: GatewayKind,
+    /// Order-entry websocket base URL, or `sim` for the embedded simulator. Real ones:
+    /// `wss://ws-api.binance.com:443` (spot), `wss://ws-fapi.binance.com` (USD-M),
+    /// `wss://stream.bybit.com`, `wss://ws.okx.com:8443`; the session appends its paths.
+    #[serde(default = "sim_url")]
+    pub order_ws_url: String,
+    /// How long a signed request stays valid at the venue (`recvWindow`), ms.
+    #[serde(default = "default_recv_window_ms")]
+    pub recv_window_ms: u64,
+    /// Where the account's secrets live (environment variables or key files). Without it, a
+    /// simulated venue gets fresh random credentials for the run; a real one cannot trade.
+    #[serde(default)]
+    pub credentials: Option<CredentialsConfig>,
 }
 
 fn sim_url() -> String {
     "sim".to_owned()
 }
 
+const fn default_recv_window_ms() -> u64 {
+    5_000
+}
+
 impl VenueConfig {
-    /// True when this venue is served by the embedded simulator.
+    /// True when this venue is served by the embedded simulator (its market data or its
+    /// order entry).
     pub fn is_simulated(&self) -> bool {
-        self.ws_url == "sim" || self.rest_url == "sim"
+        self.ws_url == "sim" || self.rest_url == "sim" || self.orders_simulated()
+    }
+
+    /// True when this venue's orders go to the embedded simulator's order entry.
+    pub fn orders_simulated(&self) -> bool {
+        self.gateway == GatewayKind::Venue && self.order_ws_url == "sim"
     }
 }
 
@@ -139,6 +240,14 @@ pub enum VenueError {
     /// A venue has no instrument to subscribe to.
     #[error("venue {0:?} has no instruments")]
     NoInstruments(String),
+    /// A venue's credentials could not be loaded.
+    #[error("venue {venue:?}: {detail}")]
+    Credentials {
+        /// The venue's name.
+        venue: String,
+        /// What failed: the variable or file named, never a secret.
+        detail: String,
+    },
 }
 
 /// Every venue decoder crossbar ships, as one enum for static dispatch on the I/O thread.

@@ -61,6 +61,9 @@ fn bybit_and_okx_feeds_with_heartbeats_do_not_allocate_after_warm_up() {
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
+        order_ws_url: "sim".into(),
+        recv_window_ms: 5_000,
+        credentials: None,
     };
     let venues = vec![venue(Protocol::BybitLinear), venue(Protocol::Okx)];
     let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();

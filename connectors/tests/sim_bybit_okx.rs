@@ -41,6 +41,9 @@ fn venue(protocol: Protocol) -> (Arc<Registry>, Vec<VenueConfig>, &'static str) 
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
+        order_ws_url: "sim".into(),
+        recv_window_ms: 5_000,
+        credentials: None,
     }];
     let registry =
         Registry::new(&[name.to_owned()], &[support::instrument(name, symbol, kind, "BTC", tick, "0.001")]).unwrap();

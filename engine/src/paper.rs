@@ -16,8 +16,8 @@ use crate::event::{
     RejectReason, Side, TimeInForce,
 };
 use crate::fixed::Qty;
-use crate::gateway::{Gateway, GatewayError};
-use crate::instrument::Registry;
+use crate::gateway::{Gateway, GatewayError, VenueCounters};
+use crate::instrument::{Registry, VenueId};
 
 /// `[paper]` config: how the simulated venue behaves.
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +54,8 @@ pub struct PaperGateway {
     max_resting: usize,
     next_trade_id: u64,
     out_buf: Vec<OrderEvent>,
+    /// Per venue (indexed by `VenueId`): what this gateway did, for the report's `venues`.
+    counters: Vec<VenueCounters>,
 }
 
 impl PaperGateway {
@@ -61,7 +63,6 @@ impl PaperGateway {
     pub fn new(registry: Arc<Registry>, cfg: &PaperConfig) -> Self {
         let n = registry.len();
         Self {
-            registry,
             latency_ns: cfg.latency_us * 1_000,
             quotes: vec![Quote::default(); n],
             exch_ms: vec![0; n],
@@ -70,6 +71,10 @@ impl PaperGateway {
             max_resting: cfg.max_resting,
             next_trade_id: 0,
             out_buf: Vec::with_capacity(cfg.max_resting * 2),
+            counters: (0..registry.venues().len())
+                .map(|v| VenueCounters { venue: VenueId(v as u8), gateway: "paper", ..VenueCounters::default() })
+                .collect(),
+            registry,
         }
     }
 
@@ -225,6 +230,13 @@ impl Gateway for PaperGateway {
         if self.pending.len() == self.pending.capacity() {
             return Err(GatewayError::QueueFull);
         }
+        if let Some(c) = self.counters.get_mut(p.order.venue.index()) {
+            if p.cancel {
+                c.cancels_sent += 1;
+            } else {
+                c.orders_sent += 1;
+            }
+        }
         self.pending.push_back(p);
         Ok(())
     }
@@ -246,7 +258,22 @@ impl Gateway for PaperGateway {
             }
         }
         for ev in self.out_buf.drain(..) {
+            let venue = self.registry.get(ev.instrument).venue;
+            if let Some(c) = self.counters.get_mut(venue.index()) {
+                match ev.kind {
+                    OrderEventKind::Accepted => c.acks += 1,
+                    OrderEventKind::Filled(_) => c.fills += 1,
+                    OrderEventKind::Rejected(_) => c.rejects += 1,
+                    _ => {}
+                }
+            }
             out(ev);
         }
+    }
+
+    /// One row per venue of the registry, gateway `paper`: orders and cancels it took, and the
+    /// acks, fills and rejects it answered with.
+    fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
+        out.extend_from_slice(&self.counters);
     }
 }

@@ -12,6 +12,8 @@
 //!
 //! [`Gateway`]: crossbar_engine::gateway::Gateway
 
+pub mod ephemeral;
+pub mod factory;
 pub mod gateway;
 
 use std::time::Duration;
@@ -22,7 +24,9 @@ use crossbar_engine::gateway::GatewayError;
 use crossbar_engine::instrument::VenueId;
 use crossbar_engine::journal::VenueState;
 
-pub use gateway::VenueGateway;
+pub use ephemeral::ephemeral_credentials;
+pub use factory::{session_configs, session_for};
+pub use gateway::{RunGateway, VenueGateway};
 
 use crate::auth::SecretString;
 use crate::venue::Protocol;

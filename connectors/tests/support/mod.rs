@@ -236,6 +236,9 @@ pub fn binance_btc_venues() -> (Arc<Registry>, Vec<VenueConfig>) {
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
+        order_ws_url: "sim".into(),
+        recv_window_ms: 5_000,
+        credentials: None,
     };
     let venues = vec![venue("binance-spot", Protocol::BinanceSpot), venue("binance-usdm", Protocol::BinanceUsdm)];
     let names: Vec<String> = venues.iter().map(|v| v.name.clone()).collect();
