@@ -283,6 +283,9 @@ fn start_sim_on(protocol: Protocol) -> (Simulator, Registry, &'static str) {
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
+        order_ws_url: "sim".into(),
+        recv_window_ms: 5_000,
+        credentials: None,
     }];
     let registry =
         Registry::new(&[name.to_owned()], &[support::instrument(name, "BTCUSDT", kind, "BTC", tick, "0.001")]).unwrap();

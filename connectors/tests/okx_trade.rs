@@ -284,6 +284,9 @@ fn start_sim() -> (Simulator, Registry) {
         ws_url: "sim".into(),
         rest_url: "sim".into(),
         gateway: GatewayKind::Paper,
+        order_ws_url: "sim".into(),
+        recv_window_ms: 5_000,
+        credentials: None,
     }];
     let registry = Registry::new(
         &["okx".to_owned()],
