@@ -120,7 +120,10 @@ impl WsConn {
         stream.set_write_timeout(Some(timeout)).map_err(conn_err)?;
         let request =
             url.into_client_request().map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
-        let config = WebSocketConfig::default().read_buffer_size(256 * 1024);
+        // Tungstenite zero-fills its read buffer up to this size before every socket read, the
+        // one that finds nothing included: keep it small (a larger message still grows the
+        // buffer as far as it needs, and is read in several calls).
+        let config = WebSocketConfig::default().read_buffer_size(READ_CHUNK);
         let connector = tls.map(Connector::Rustls);
         let (ws, _response) = tungstenite::client_tls_with_config(request, stream, Some(config), connector)
             .map_err(|e| WsError::Handshake { url: url.to_owned(), reason: e.to_string() })?;
@@ -266,6 +269,9 @@ impl WsConn {
         let _ = self.ws.flush();
     }
 }
+
+/// Most bytes one socket read takes (tungstenite's `read_buffer_size`).
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Bytes of raw frames a connection holds without growing (an order frame is well under 1 KiB).
 const RAW_OUT_CAPACITY: usize = 64 * 1024;

@@ -22,6 +22,8 @@ pub struct VenueGateway {
     by_venue: Vec<Option<usize>>,
     poll: Poll,
     events: Events,
+    /// Every session reads on the next `poll` (set by upkeep).
+    sweep: bool,
 }
 
 impl std::fmt::Debug for VenueGateway {
@@ -42,7 +44,7 @@ impl VenueGateway {
         for (i, s) in sessions.iter().enumerate() {
             by_venue[s.venue().index()] = Some(i);
         }
-        Ok(Self { sessions, by_venue, poll: Poll::new()?, events: Events::with_capacity(64) })
+        Ok(Self { sessions, by_venue, poll: Poll::new()?, events: Events::with_capacity(64), sweep: true })
     }
 
     /// Connects and logs every session in, waiting up to `timeout` for all to be ready: the run
@@ -92,11 +94,21 @@ impl Gateway for VenueGateway {
     }
 
     fn poll(&mut self, now_ns: u64, out: &mut dyn FnMut(OrderEvent)) {
-        // Drain the readiness edges so the descriptor re-arms; every session reads until it
-        // would block anyway.
+        // Only sessions whose sockets turned readable read (each until it would block): a read
+        // attempt costs a syscall per socket, and the I/O loop calls this on every turn. After
+        // upkeep every session reads once, which catches bytes that came with a handshake and
+        // raised no edge of their own.
         let _ = self.poll.poll(&mut self.events, Some(Duration::ZERO));
-        for s in &mut self.sessions {
-            s.poll(now_ns, out);
+        if std::mem::take(&mut self.sweep) {
+            for s in &mut self.sessions {
+                s.poll(now_ns, out);
+            }
+            return;
+        }
+        for ev in &self.events {
+            if let Some(s) = self.sessions.get_mut(ev.token().0) {
+                s.poll(now_ns, out);
+            }
         }
     }
 
@@ -109,6 +121,7 @@ impl Gateway for VenueGateway {
         for (i, s) in self.sessions.iter_mut().enumerate() {
             s.maintain(now_ns, registry, Token(i));
         }
+        self.sweep = true;
     }
 
     fn venue_counters(&self, out: &mut Vec<VenueCounters>) {
