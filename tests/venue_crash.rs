@@ -29,10 +29,10 @@ const KEYS: [(&str, &str, &str, &str); 4] = [
 fn crossbar() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossbar"));
     for (i, (_, key, secret, pass)) in KEYS.iter().enumerate() {
-        cmd.env(key, format!("crash-test-key-{i}-4f9c2a7e"));
-        cmd.env(secret, format!("crash-test-secret-{i}-d81b5e03c6"));
+        cmd.env(key, format!("CrashTestKey{i}x4f9c2a7eQ81mZ0v"));
+        cmd.env(secret, format!("CrashTestSecret{i}xd81b5e03c6Lp4Tn7wY"));
         if !pass.is_empty() {
-            cmd.env(pass, format!("crash-test-pass-{i}"));
+            cmd.env(pass, format!("CrashPass{i}x"));
         }
     }
     cmd
@@ -286,8 +286,12 @@ fn sigkilled_engine_restarts_from_its_journal_and_equals_the_venue_account() {
         let qty: Decimal = row["qty"].as_str().unwrap().parse().unwrap();
         assert_eq!(qty.normalize(), positions.get(&key).copied().unwrap_or_default(), "{key:?}");
     }
+    let (records, ..) = journal_state(&jnl, &reg);
+    let resolved = records.iter().filter(|r| matches!(r, Record::Resolved(_))).count();
+    let adopted =
+        records.iter().filter(|r| matches!(r, Record::New { tag, .. } if *tag == journal::ADOPTED_TAG)).count();
     eprintln!(
-        "{kills} kills, {} fills and {} positions equal at the venue, {:?}",
+        "{kills} kills, {} fills and {} positions equal at the venue; reconciliation resolved {resolved} events and adopted {adopted} orders; {:?}",
         fills.len(),
         positions.len(),
         started.elapsed()

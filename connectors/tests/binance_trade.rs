@@ -919,9 +919,12 @@ fn spot_venue_state_maps_open_orders_and_recent_fills_to_our_ids() {
             (trades["params"]["symbol"].as_str(), trades["params"]["limit"].as_str()),
             (Some("BTCUSDT"), Some("1000"))
         );
-        let st = answer(&mut ws, "order.status", order_status(600, "xb6", "SELL", "0.00200000", "0.00200000"));
-        assert_eq!(st["params"]["orderId"], "600");
-        answer(&mut ws, "order.status", order_status(700, "web_2", "SELL", "1", "1"));
+        // One `allOrders` from the oldest traded order names the orders of the fills...
+        let all = answer(&mut ws, "allOrders", json!([order_status(600, "xb6", "SELL", "0.00200000", "0.00200000")]));
+        assert_eq!((all["params"]["orderId"].as_str(), all["params"]["limit"].as_str()), (Some("500"), Some("1000")));
+        // ...and one it did not reach is asked for alone.
+        let st = answer(&mut ws, "order.status", order_status(700, "web_2", "SELL", "1", "1"));
+        assert_eq!(st["params"]["orderId"], "700");
         while ws.read().is_ok() {}
     });
     let mut s =
@@ -1025,6 +1028,7 @@ fn usdm_venue_state_reads_rest_orders_and_trades_and_ws_positions() {
                         "orderId": 1, "price": "64000.5", "qty": "0.001", "quoteQty": "64.0005", "realizedPnl": "0",
                         "side": "SELL", "positionSide": "BOTH", "symbol": "BTCUSDT", "time": 1}]),
             ),
+            ("/binance-usdm/fapi/v1/allOrders", json!([usdm_order(1, "xb70", "SELL", "0.003", "0.001")])),
         ],
     );
     let ws_server = std::thread::spawn(move || {
@@ -1050,7 +1054,14 @@ fn usdm_venue_state_reads_rest_orders_and_trades_and_ws_positions() {
     cfg.rest_url = format!("http://127.0.0.1:{http_port}/binance-usdm");
     let mut s = BinanceSession::new(cfg).unwrap();
     let state = s.venue_state(Duration::from_secs(10)).unwrap();
-    assert_eq!(http.join().unwrap(), ["GET /binance-usdm/fapi/v1/openOrders", "GET /binance-usdm/fapi/v1/userTrades"]);
+    assert_eq!(
+        http.join().unwrap(),
+        [
+            "GET /binance-usdm/fapi/v1/openOrders",
+            "GET /binance-usdm/fapi/v1/userTrades",
+            "GET /binance-usdm/fapi/v1/allOrders"
+        ]
+    );
     assert_eq!(ws_server.join().unwrap(), ["/binance-usdm/ws-fapi/v1"]);
     assert_eq!(
         state,

@@ -1028,6 +1028,27 @@ impl Ctx<'_> {
         Ok(Value::Array(cancelled.iter().map(|o| cancel_json(self.shared, self.api, o, None)).collect()))
     }
 
+    /// `allOrders`, `GET /api/v3/allOrders`, `GET /fapi/v1/allOrders`: the account's orders on
+    /// `symbol`, open and ended, by order id (`orderId` ≥, `limit` most recent, default 500).
+    fn all_orders(&self, p: &Params) -> Result<Value, ApiError> {
+        let id = self.instrument(p)?;
+        let num = |name: &str| -> Result<Option<i64>, ApiError> {
+            p.get(name).map(|v| v.parse::<i64>().map_err(|_| illegal(name))).transpose()
+        };
+        let from = num("orderId")?;
+        let limit = num("limit")?.map_or(500, |l| usize::try_from(l).unwrap_or(0).clamp(1, 1_000));
+        let orders = self.shared.lock_exchange().orders(self.account, id);
+        let chosen: Vec<&OrderView> =
+            orders.iter().filter(|o| from.is_none_or(|f| i64::try_from(o.order_id).unwrap_or(i64::MAX) >= f)).collect();
+        let picked: Vec<Value> = if from.is_some() {
+            chosen.iter().take(limit).map(|o| status_json(self.shared, self.api, o)).collect()
+        } else {
+            let skip = chosen.len().saturating_sub(limit);
+            chosen.iter().skip(skip).map(|o| status_json(self.shared, self.api, o)).collect()
+        };
+        Ok(Value::Array(picked))
+    }
+
     /// `myTrades`, `GET /api/v3/myTrades`, `GET /fapi/v1/userTrades`.
     fn trades(&self, p: &Params) -> Result<Value, ApiError> {
         let id = self.instrument(p)?;
@@ -1198,7 +1219,7 @@ fn method_info(api: Protocol, method: &str) -> Option<(Security, u32, bool)> {
         "order.status" => (Security::Signed, if usdm { 1 } else { 4 }, false),
         "openOrders.status" => (Security::Signed, if usdm { 1 } else { 6 }, false),
         "openOrders.cancelAll" if !usdm => (Security::Signed, 1, false),
-        "myTrades" if !usdm => (Security::Signed, 20, false),
+        "myTrades" | "allOrders" if !usdm => (Security::Signed, 20, false),
         "account.status" if !usdm => (Security::Signed, 20, false),
         "account.position" | "v2/account.position" if usdm => (Security::Signed, 5, false),
         "account.balance" | "v2/account.balance" if usdm => (Security::Signed, 5, false),
@@ -1415,6 +1436,7 @@ impl<'a> WsSession<'a> {
                     "openOrders.status" => ctx.open_orders(p),
                     "openOrders.cancelAll" => ctx.cancel_all(p),
                     "myTrades" => ctx.trades(p),
+                    "allOrders" => ctx.all_orders(p),
                     "account.status" => ctx.account(),
                     "account.balance" | "v2/account.balance" => ctx.futures_balances(),
                     _ => ctx.positions(p, true),
@@ -1620,6 +1642,7 @@ pub(crate) fn rest(shared: &Shared, venue: usize, api: Protocol, req: &RestReque
         (false, "GET", "/api/v3/openOrders") | (true, "GET", "/fapi/v1/openOrders") => "open",
         (false, "DELETE", "/api/v3/openOrders") | (true, "DELETE", "/fapi/v1/allOpenOrders") => "cancelAll",
         (false, "GET", "/api/v3/myTrades") | (true, "GET", "/fapi/v1/userTrades") => "trades",
+        (false, "GET", "/api/v3/allOrders") | (true, "GET", "/fapi/v1/allOrders") => "allOrders",
         (false, "GET", "/api/v3/account") => "account",
         (true, "GET", "/fapi/v2/positionRisk" | "/fapi/v3/positionRisk") => "positions",
         (true, "GET", "/fapi/v2/balance" | "/fapi/v3/balance") => "balance",
@@ -1630,7 +1653,7 @@ pub(crate) fn rest(shared: &Shared, venue: usize, api: Protocol, req: &RestReque
         "place" => (1, true),
         "status" => (if usdm { 1 } else { 4 }, false),
         "open" => (if usdm { 1 } else { 6 }, false),
-        "trades" | "account" => (if usdm { 5 } else { 20 }, false),
+        "trades" | "account" | "allOrders" => (if usdm { 5 } else { 20 }, false),
         "positions" | "balance" => (5, false),
         _ => (1, false),
     };
@@ -1678,6 +1701,7 @@ fn rest_answer(
         }
         "cancelAll" => ctx.cancel_all(&p),
         "trades" => ctx.trades(&p),
+        "allOrders" => ctx.all_orders(&p),
         "account" => ctx.account(),
         "positions" => ctx.positions(&p, false),
         "balance" => ctx.futures_balances(),

@@ -788,6 +788,22 @@ impl Exchange {
         (view.account == account && view.instrument == instrument).then(|| view.clone())
     }
 
+    /// The account's orders on `instrument`, open and ended (as far as history is kept), by
+    /// order id: what Binance's `allOrders` answers.
+    pub fn orders(&self, account: AccountId, instrument: InstrumentId) -> Vec<OrderView> {
+        let mine = |v: &&OrderView| v.account == account && v.instrument == instrument;
+        let mut all: Vec<OrderView> = self
+            .ended_order
+            .iter()
+            .filter_map(|id| self.ended.get(id))
+            .chain(self.open.iter().map(|o| &o.view))
+            .filter(mine)
+            .cloned()
+            .collect();
+        all.sort_by_key(|v| v.order_id);
+        all
+    }
+
     /// The account's open orders (on one instrument, or all), oldest first.
     pub fn open_orders(&self, account: AccountId, instrument: Option<InstrumentId>) -> Vec<OrderView> {
         self.open

@@ -2,12 +2,16 @@
 //! the USD-M REST cancel-all.
 //!
 //! - Spot, over a WebSocket API connection of its own: `openOrders.status` (all symbols), then
-//!   per instrument `myTrades` (recent fills, which name only the venue's order id), and
-//!   `order.status` for each order id of a fill not among the open orders (its client id,
-//!   quantity and side). Spot keeps no positions.
+//!   per instrument `myTrades` (recent fills, which name only the venue's order id) and
+//!   `allOrders` (the same orders' client ids, quantities and sides: one request per symbol
+//!   rather than one per order, so a restart stays far inside the request-weight limit). Spot
+//!   keeps no positions.
 //! - USD-M over signed REST: `GET /fapi/v1/openOrders`, per instrument
-//!   `GET /fapi/v1/userTrades` and `GET /fapi/v1/order` per unknown order id; positions from
-//!   the WebSocket API's `v2/account.position` (REST `GET /fapi/v2/positionRisk` if that fails).
+//!   `GET /fapi/v1/userTrades` and `GET /fapi/v1/allOrders`; positions from the WebSocket
+//!   API's `v2/account.position` (REST `GET /fapi/v2/positionRisk` if that fails).
+//!
+//! A fill whose order is older than `allOrders` reaches is looked up alone (`order.status`,
+//! `GET /fapi/v1/order`).
 //!
 //! Orders whose client ids are not crossbar's are skipped.
 
@@ -84,6 +88,17 @@ pub(super) fn venue_state(s: &mut BinanceSession, timeout: Duration) -> Result<V
         });
     }
     for (i, inst) in s.cfg.instruments.iter().enumerate() {
+        let Some(first) = trades_by_symbol[i].iter().filter_map(|t| t["orderId"].as_u64()).min() else { continue };
+        let extra = [("limit", "1000".to_owned()), ("orderId", first.to_string()), ("symbol", inst.symbol.clone())];
+        let all = if s.usdm {
+            rest.get(s, "/fapi/v1/allOrders", &extra, "allOrders")?
+        } else {
+            ws.signed(s, "allOrders", &extra, "allOrders")?
+        };
+        for o in as_array(all, "allOrders")? {
+            let (oid, entry) = order_entry(&o, inst.qty_scale)?;
+            orders[i].entry(oid).or_insert(entry);
+        }
         for t in &trades_by_symbol[i] {
             let Some(oid) = t["orderId"].as_u64() else { return Err(malformed("trades", "orderId")) };
             if orders[i].contains_key(&oid) {
