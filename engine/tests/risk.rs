@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crossbar_engine::book::Books;
 use crossbar_engine::core::Core;
 use crossbar_engine::event::{
-    Fill, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side, TimeInForce,
+    ClientOrderId, Fill, MarketBody, MarketEvent, OrderCommand, OrderEvent, Quote, SeqIds, Side, TimeInForce,
 };
 use crossbar_engine::fixed::{Px, Qty};
 use crossbar_engine::instrument::{InstrumentConfig, InstrumentId, InstrumentKind, Registry};
@@ -245,7 +245,11 @@ fn kill_switch_cancels_resting_orders_and_halts() {
         })
         .collect();
     cancelled.sort_unstable();
-    assert_eq!(cancelled, [1, 2]);
+    assert_eq!(
+        cancelled,
+        [1 << ClientOrderId::STRATEGY_BITS, 2 << ClientOrderId::STRATEGY_BITS],
+        "strategy 0's two orders"
+    );
     assert!(c.oms().open_orders().all(|o| o.state == OrderState::CancelPending));
     assert_eq!(c.oms().counters().cancels_sent, 2);
     out.clear();

@@ -176,7 +176,8 @@ fn splits_across_three_venues_by_effective_price_and_reroutes_the_rest() {
     );
     assert_eq!(
         kids.iter().map(|o| o.client_id).collect::<Vec<_>>(),
-        [ClientOrderId(1), ClientOrderId(2), ClientOrderId(3)]
+        [1, 2, 3].map(|n| ClientOrderId(n << ClientOrderId::STRATEGY_BITS)),
+        "strategy 0's first three orders"
     );
     assert_eq!(c.router().counters().children, 3);
 
