@@ -269,6 +269,8 @@ pub struct VenueRow {
     pub malformed: u64,
     /// Private frames of a kind the session does not use.
     pub unknown: u64,
+    /// Account pushes (balances, positions) read and not acted on.
+    pub account_updates: u64,
     /// Successful connects and logins.
     pub connects: u64,
     /// Connections lost.
@@ -299,6 +301,7 @@ impl From<&VenueCounters> for VenueRow {
             duplicate_fills: c.duplicate_fills,
             malformed: c.malformed,
             unknown: c.unknown,
+            account_updates: c.account_updates,
             connects: c.connects,
             disconnects: c.disconnects,
             not_ready: c.not_ready,

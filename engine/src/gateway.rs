@@ -89,6 +89,10 @@ pub struct VenueCounters {
     pub malformed: u64,
     /// Private frames of a kind the session does not use.
     pub unknown: u64,
+    /// Account pushes (balances, positions: Binance `outboundAccountPosition`,
+    /// `ACCOUNT_UPDATE`, `balanceUpdate`) read and not acted on: positions come from fills, and
+    /// are compared with the venue's at start-up reconciliation.
+    pub account_updates: u64,
     /// Successful connects and logins.
     pub connects: u64,
     /// Connections lost.

@@ -529,6 +529,10 @@ impl BinanceSession {
                 self.broken = true;
                 return Ok(());
             }
+            b"outboundAccountPosition" | b"ACCOUNT_UPDATE" | b"balanceUpdate" => {
+                self.stats.account_updates += 1;
+                return Ok(());
+            }
             _ => {
                 self.stats.unknown += 1;
                 return Ok(());

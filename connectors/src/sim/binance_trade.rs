@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -166,7 +166,7 @@ fn new_listen_key(api_key: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-// ---- process-wide state: listen keys and per-key rate limits ----------------------------------
+// ---- state that outlives a connection: listen keys and per-key rate limits ---------------------
 
 /// One fixed rate-limit window.
 #[derive(Clone, Copy, Debug, Default)]
@@ -201,30 +201,28 @@ struct ListenKey {
     expires_ms: i64,
 }
 
-/// What outlives a connection: listen keys (a user stream connects after they were issued on
-/// another connection) and each key's rate-limit counters. Process-wide because
-/// [`super::private::ws_route`] sees only the path; keys are random, and counters are keyed by
-/// venue name and API key.
+/// What outlives a connection, per simulator: listen keys (a user stream connects after they
+/// were issued on another connection) and each key's rate-limit counters (keyed by venue name
+/// and API key).
 #[derive(Debug, Default)]
-struct Registry {
+pub(crate) struct BinanceState {
     limits: HashMap<(String, String), Limits>,
     listen_keys: HashMap<String, ListenKey>,
 }
 
-fn registry() -> MutexGuard<'static, Registry> {
-    static STATE: OnceLock<Mutex<Registry>> = OnceLock::new();
-    STATE.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner)
+fn registry(shared: &Shared) -> MutexGuard<'_, BinanceState> {
+    shared.binance.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The valid listen key `key`, if issued and not expired.
-fn listen_key(key: &str) -> Option<ListenKey> {
-    registry().listen_keys.get(key).filter(|k| k.expires_ms > wall_ms()).cloned()
+fn listen_key(shared: &Shared, key: &str) -> Option<ListenKey> {
+    registry(shared).listen_keys.get(key).filter(|k| k.expires_ms > wall_ms()).cloned()
 }
 
 /// The listen key of an account, extended by the validity period (a new one if none).
-fn start_listen_key(venue: &str, api_key: &str) -> String {
+fn start_listen_key(shared: &Shared, venue: &str, api_key: &str) -> String {
     let now = wall_ms();
-    let mut reg = registry();
+    let mut reg = registry(shared);
     reg.listen_keys.retain(|_, k| k.expires_ms > now);
     let expires_ms = now + LISTEN_KEY_VALIDITY_MS;
     if let Some((key, k)) = reg.listen_keys.iter_mut().find(|(_, k)| k.venue == venue && k.api_key == api_key) {
@@ -237,9 +235,9 @@ fn start_listen_key(venue: &str, api_key: &str) -> String {
 }
 
 /// Extends the account's listen key; -1125 when it has none.
-fn keepalive_listen_key(venue: &str, api_key: &str) -> Result<String, ApiError> {
+fn keepalive_listen_key(shared: &Shared, venue: &str, api_key: &str) -> Result<String, ApiError> {
     let now = wall_ms();
-    let mut reg = registry();
+    let mut reg = registry(shared);
     reg.listen_keys
         .iter_mut()
         .find(|(_, k)| k.venue == venue && k.api_key == api_key && k.expires_ms > now)
@@ -251,8 +249,8 @@ fn keepalive_listen_key(venue: &str, api_key: &str) -> Result<String, ApiError> 
 }
 
 /// Closes the account's listen key (its streams end at their next check).
-fn stop_listen_key(venue: &str, api_key: &str) {
-    registry().listen_keys.retain(|_, k| !(k.venue == venue && k.api_key == api_key));
+fn stop_listen_key(shared: &Shared, venue: &str, api_key: &str) {
+    registry(shared).listen_keys.retain(|_, k| !(k.venue == venue && k.api_key == api_key));
 }
 
 /// One `rateLimits` entry.
@@ -299,9 +297,15 @@ fn charge(limits: &mut Limits, api: Protocol, now: i64, weight: u32, order: bool
 }
 
 /// Charges the API key `who` (venue name, key).
-fn charge_key(who: &(String, String), api: Protocol, weight: u32, order: bool) -> (Vec<Value>, Option<ApiError>) {
+fn charge_key(
+    shared: &Shared,
+    who: &(String, String),
+    api: Protocol,
+    weight: u32,
+    order: bool,
+) -> (Vec<Value>, Option<ApiError>) {
     let now = wall_ms();
-    let mut reg = registry();
+    let mut reg = registry(shared);
     let limits = reg.limits.entry(who.clone()).or_default();
     charge(limits, api, now, weight, order)
 }
@@ -1300,7 +1304,7 @@ impl<'a> WsSession<'a> {
             }
             Ok(who) => {
                 let (limits, refusal) = match &who {
-                    Some((_, key)) => charge_key(&self.who(key), self.api, weight, order),
+                    Some((_, key)) => charge_key(self.shared, &self.who(key), self.api, weight, order),
                     None => charge(&mut self.anonymous, self.api, wall_ms(), weight, order),
                 };
                 if let Some(e) = refusal {
@@ -1418,13 +1422,13 @@ impl<'a> WsSession<'a> {
                 Ok(json!({}))
             }
             ("userDataStream.start", Some((_, key))) => {
-                Ok(json!({"listenKey": start_listen_key(shared.venue_name(venue), &key)}))
+                Ok(json!({"listenKey": start_listen_key(shared, shared.venue_name(venue), &key)}))
             }
             ("userDataStream.ping", Some((_, key))) => {
-                Ok(json!({"listenKey": keepalive_listen_key(shared.venue_name(venue), &key)?}))
+                Ok(json!({"listenKey": keepalive_listen_key(shared, shared.venue_name(venue), &key)?}))
             }
             ("userDataStream.stop", Some((_, key))) => {
-                stop_listen_key(shared.venue_name(venue), &key);
+                stop_listen_key(shared, shared.venue_name(venue), &key);
                 Ok(json!({}))
             }
             (_, Some((account, _))) => {
@@ -1519,13 +1523,13 @@ async fn forward_reports(
 
 /// The private websocket a path names on a Binance venue: the venue's WebSocket API, or (USD-M)
 /// `/ws/<listenKey>` for an issued, unexpired listen key; `None` (the public route) otherwise.
-pub(crate) fn ws_route(api: Protocol, path: &str) -> Option<PrivatePath> {
+pub(crate) fn ws_route(shared: &Shared, api: Protocol, path: &str) -> Option<PrivatePath> {
     match api {
         Protocol::BinanceSpot if path == SPOT_WS_API_PATH => Some(PrivatePath::BinanceWsApi),
         Protocol::BinanceUsdm if path == USDM_WS_API_PATH => Some(PrivatePath::BinanceWsApi),
         Protocol::BinanceUsdm => {
             let key = path.strip_prefix("/ws/")?;
-            listen_key(key).map(|_| PrivatePath::BinanceUserStream(key.to_owned()))
+            listen_key(shared, key).map(|_| PrivatePath::BinanceUserStream(key.to_owned()))
         }
         _ => None,
     }
@@ -1565,7 +1569,7 @@ pub(crate) async fn run_user_stream(
     listen_key: &str,
     mut stop: watch::Receiver<bool>,
 ) {
-    let account = self::listen_key(listen_key)
+    let account = self::listen_key(shared, listen_key)
         .filter(|k| k.venue == shared.venue_name(venue))
         .and_then(|k| account_of(shared, venue, &k.api_key).ok())
         .map(|(a, _)| a);
@@ -1598,7 +1602,7 @@ pub(crate) async fn run_user_stream(
                         }
                     }
                     _ = check.tick() => {
-                        if self::listen_key(listen_key).is_none() {
+                        if self::listen_key(shared, listen_key).is_none() {
                             return End::Shutdown;
                         }
                     }
@@ -1612,7 +1616,7 @@ pub(crate) async fn run_user_stream(
         }
     };
     shared.unsubscribe_private(hub);
-    let expired = end == End::Shutdown && self::listen_key(listen_key).is_none();
+    let expired = end == End::Shutdown && self::listen_key(shared, listen_key).is_none();
     close_session(ws, shared, end, || {
         expired.then(|| {
             let event_ms = shared.lock_market().time_ms();
@@ -1686,7 +1690,7 @@ fn rest_answer(
         verify_signed(shared, venue, key, &p, &payload)?
     };
     let who = (shared.venue_name(venue).to_owned(), key.to_owned());
-    if let (_, Some(e)) = charge_key(&who, api, weight, order) {
+    if let (_, Some(e)) = charge_key(shared, &who, api, weight, order) {
         return Err(e);
     }
     let ctx = Ctx { shared, venue, api, account };
@@ -1706,10 +1710,10 @@ fn rest_answer(
         "positions" => ctx.positions(&p, false),
         "balance" => ctx.futures_balances(),
         _ => match req.method {
-            "POST" => Ok(json!({"listenKey": start_listen_key(&who.0, key)})),
-            "PUT" => Ok(json!({"listenKey": keepalive_listen_key(&who.0, key)?})),
+            "POST" => Ok(json!({"listenKey": start_listen_key(shared, &who.0, key)})),
+            "PUT" => Ok(json!({"listenKey": keepalive_listen_key(shared, &who.0, key)?})),
             _ => {
-                stop_listen_key(&who.0, key);
+                stop_listen_key(shared, &who.0, key);
                 Ok(json!({}))
             }
         },

@@ -56,9 +56,9 @@ impl RestRequest<'_> {
 }
 
 /// The private websocket `path` (after the venue name) names on a venue of protocol `api`.
-pub(crate) fn ws_route(api: Protocol, path: &str) -> Option<PrivatePath> {
+pub(crate) fn ws_route(shared: &Shared, api: Protocol, path: &str) -> Option<PrivatePath> {
     match api {
-        Protocol::BinanceSpot | Protocol::BinanceUsdm => binance_trade::ws_route(api, path),
+        Protocol::BinanceSpot | Protocol::BinanceUsdm => binance_trade::ws_route(shared, api, path),
         Protocol::BybitSpot | Protocol::BybitLinear => bybit_trade::ws_route(path),
         Protocol::Okx => okx_trade::ws_route(path),
     }

@@ -244,6 +244,8 @@ pub(crate) struct Shared {
     pub(crate) private: Mutex<super::private::PrivateHub>,
     /// The simulator's instruments (tick, lot, fees, scales).
     pub(crate) registry: Registry,
+    /// Binance order entry's listen keys and rate-limit counters.
+    pub(crate) binance: Mutex<super::binance_trade::BinanceState>,
 }
 
 impl Shared {
@@ -310,6 +312,7 @@ impl Shared {
             exchange: Mutex::new(super::exchange::Exchange::new(registry, super::exchange::AccountDefaults::default())),
             private: Mutex::new(super::private::PrivateHub::default()),
             registry: registry.clone(),
+            binance: Mutex::default(),
         })
     }
 
@@ -658,7 +661,7 @@ fn route(shared: &Shared, req: &Request) -> Route {
             return reply_error(400, -1, "missing Sec-WebSocket-Key");
         };
         let api = shared.venues[venue].api;
-        if let Some(path) = super::private::ws_route(api, &format!("/{rest}")) {
+        if let Some(path) = super::private::ws_route(shared, api, &format!("/{rest}")) {
             return Route::Private { venue, path, key: key.to_owned() };
         }
         if TopicSymbol::serves(api) {
