@@ -9,12 +9,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbar_engine::event::{ClientOrderId, OrderEventKind, Side};
-use crossbar_engine::instrument::{InstrumentConfig, Registry};
+use crossbar_engine::instrument::Registry;
 use crossbar_engine::journal::{self, Record};
 use crossbar_engine::portfolio::Position;
 use rust_decimal::Decimal;
 
-const DEMO: &str = include_str!("../config/demo.toml");
+mod support;
+use support::{DEMO, demo_registry as registry};
 
 fn crossbar() -> Command {
     Command::new(env!("CARGO_BIN_EXE_crossbar"))
@@ -48,22 +49,6 @@ fn paper_config(dir: &Path, journal: &Path, fsync: &str) -> PathBuf {
     assert!(text.contains("gateway = \"venue\""));
     std::fs::write(&path, text.replace("gateway = \"venue\"", "gateway = \"paper\"")).unwrap();
     path
-}
-
-/// The demo's instruments, as the engine numbers them.
-fn registry() -> Registry {
-    #[derive(serde::Deserialize)]
-    struct Venue {
-        name: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Demo {
-        venues: Vec<Venue>,
-        instruments: Vec<InstrumentConfig>,
-    }
-    let d: Demo = toml::from_str(DEMO).unwrap();
-    let venues: Vec<String> = d.venues.into_iter().map(|v| v.name).collect();
-    Registry::new(&venues, &d.instruments).unwrap()
 }
 
 /// Checks the journal on its own terms and returns its records with the rebuilt positions'

@@ -12,11 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbar_engine::event::OrderEventKind;
-use crossbar_engine::instrument::{InstrumentConfig, Registry};
+use crossbar_engine::instrument::Registry;
 use crossbar_engine::journal::{self, Record};
 use rust_decimal::Decimal;
 
-const DEMO: &str = include_str!("../config/demo.toml");
+mod support;
+use support::{DEMO, demo_registry as registry};
 
 /// Made-up credentials, per venue: (api key var, secret var, passphrase var).
 const KEYS: [(&str, &str, &str, &str); 4] = [
@@ -88,22 +89,6 @@ fn config(dir: &Path, name: &str, addr: Option<&str>, journal: Option<&Path>) ->
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, toml::to_string(&doc).unwrap()).unwrap();
     path
-}
-
-/// The demo's instruments, as the engine numbers them.
-fn registry() -> Registry {
-    #[derive(serde::Deserialize)]
-    struct Venue {
-        name: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Demo {
-        venues: Vec<Venue>,
-        instruments: Vec<InstrumentConfig>,
-    }
-    let d: Demo = toml::from_str(DEMO).unwrap();
-    let venues: Vec<String> = d.venues.into_iter().map(|v| v.name).collect();
-    Registry::new(&venues, &d.instruments).unwrap()
 }
 
 /// `crossbar sim` on its own; stopped (SIGKILL) when dropped.

@@ -1,11 +1,8 @@
 //! Counts heap allocations made by the I/O thread itself while it reads real websocket frames
 //! from the simulator, decodes them and pushes events: after warm-up there must be none.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
@@ -16,40 +13,8 @@ use crossbar_engine::ring::{IdlePolicy, Ring};
 
 mod support;
 
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-static IO_ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-struct Counting;
-
-fn count() {
-    if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        IO_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls made on the thread
-// that set `COUNTED`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod counting_alloc;
+use counting_alloc::{ALLOCS, COUNTED};
 
 #[test]
 fn io_thread_reads_and_decodes_without_allocating_after_warm_up() {
@@ -80,10 +45,10 @@ fn io_thread_reads_and_decodes_without_allocating_after_warm_up() {
         n
     };
     drain_for(Duration::from_millis(1_500)); // connect, handshake, buffers grow to size
-    let before = IO_ALLOCS.load(Ordering::Relaxed);
+    let before = ALLOCS.load(Ordering::Relaxed);
     assert!(before > 0, "the counter must see the I/O thread's connect-time allocations");
     let events = drain_for(Duration::from_secs(2));
-    let allocs = IO_ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let report = handle.join().unwrap();
     sim.shutdown().unwrap();

@@ -1,12 +1,9 @@
 //! Counts heap allocations made by the I/O thread itself on Bybit v5 and OKX v5 feeds from the
 //! simulator: reading, decoding, pushing events and the heartbeat timers (application pings
 //! sent every 50 ms, pongs read back). After warm-up there must be none.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbar_connectors::io::{IoRings, IoThread};
@@ -18,40 +15,8 @@ use crossbar_engine::ring::{IdlePolicy, Ring};
 
 mod support;
 
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-static IO_ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-struct Counting;
-
-fn count() {
-    if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        IO_ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls made on the thread
-// that set `COUNTED`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod counting_alloc;
+use counting_alloc::{ALLOCS, COUNTED};
 
 #[test]
 fn bybit_and_okx_feeds_with_heartbeats_do_not_allocate_after_warm_up() {
@@ -109,10 +74,10 @@ fn bybit_and_okx_feeds_with_heartbeats_do_not_allocate_after_warm_up() {
         n
     };
     drain_for(Duration::from_millis(1_500)); // connect, subscribe, snapshots, buffers grow
-    let before = IO_ALLOCS.load(Ordering::Relaxed);
+    let before = ALLOCS.load(Ordering::Relaxed);
     assert!(before > 0, "the counter must see the I/O thread's connect-time allocations");
     let events = drain_for(Duration::from_secs(2));
-    let allocs = IO_ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     stop.store(true, Ordering::Relaxed);
     let report = handle.join().unwrap();
     sim.shutdown().unwrap();

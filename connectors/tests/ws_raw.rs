@@ -1,11 +1,8 @@
 //! `WsConn::send_raw_text`, the per-order send path: frames of every length class (7-bit,
 //! 16-bit and 64-bit payload lengths, at their boundaries) arrive at a real websocket server on
 //! 127.0.0.1 as exactly the texts sent, and sending allocates nothing after warm-up.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,40 +10,8 @@ use crossbar_connectors::ws::WsConn;
 use futures_util::StreamExt as _;
 use tokio_tungstenite::tungstenite::Message;
 
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-struct Counting;
-
-fn count() {
-    if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls made on a thread that
-// set `COUNTED`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+mod counting_alloc;
+use counting_alloc::{ALLOCS, COUNTED};
 
 /// A tokio-tungstenite server on 127.0.0.1 that accepts one connection and forwards every
 /// message it receives (texts as `Ok`, anything else as `Err` with its kind).
