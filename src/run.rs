@@ -265,7 +265,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(j) => Some((start_journal(j, &registry, strategies.len(), &mut gateway)?, j.ring)),
         None => None,
     };
-    let io = IoThread::new(feeds, gateway, rings, cfg.runtime.io_idle).context("creating the I/O thread")?;
+    let io = IoThread::new(feeds, gateway, rings, cfg.runtime.io_idle)
+        .context("creating the I/O thread")?
+        .spin_before_park(Duration::from_micros(cfg.runtime.io_spin_us));
     let waker = io.waker();
     let io_parks = cfg.runtime.io_idle == IdlePolicy::Park;
     let control = Arc::new(CoreControl { idle: cfg.runtime.idle, ..CoreControl::default() });

@@ -54,6 +54,12 @@ pub struct RuntimeConfig {
     /// gateway timer needs it.
     #[serde(default)]
     pub io_idle: IdlePolicy,
+    /// With `io_idle = "park"`: how long the I/O thread keeps polling after its last piece of
+    /// work before it sleeps in epoll. A tick's order comes back from the core a few
+    /// microseconds after the tick; an I/O thread still spinning writes it at once, where a
+    /// parked one first has to be woken (tens of microseconds on a virtual CPU).
+    #[serde(default = "default_io_spin_us")]
+    pub io_spin_us: u64,
     /// A file whose appearance engages the kill switch (cancel all, halt new risk), for
     /// operators without a signal at hand. SIGUSR1 does the same.
     #[serde(default)]
@@ -64,6 +70,10 @@ pub struct RuntimeConfig {
     /// Slots of the order-event and command rings.
     #[serde(default = "default_order_ring")]
     pub order_ring: usize,
+}
+
+fn default_io_spin_us() -> u64 {
+    50
 }
 
 fn default_market_ring() -> usize {
@@ -81,6 +91,7 @@ impl Default for RuntimeConfig {
             core_core: None,
             idle: IdlePolicy::default(),
             io_idle: IdlePolicy::default(),
+            io_spin_us: default_io_spin_us(),
             kill_switch_file: None,
             market_ring: default_market_ring(),
             order_ring: default_order_ring(),
