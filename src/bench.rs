@@ -226,6 +226,7 @@ fn measure(
     let frame_bytes = latency_frames.iter().map(|f| f.wire().len()).sum::<usize>() / latency_frames.len().max(1);
     let ring_hop = floor::ring_hop(20_000, cores).context("ring-hop floor")?;
     let loopback = floor::loopback_rtt(5_000, frame_bytes, cores).context("loopback floor")?;
+    let polled = floor::loopback_rtt_polled(5_000, frame_bytes, cores).context("polled loopback floor")?;
 
     eprintln!("crossbar bench: {} frames at {} events/s", args.events, args.rate);
     let allocs_before = alloc_count::count();
@@ -249,7 +250,15 @@ fn measure(
     })
     .context("maximum-rate run")?;
     let allocs = alloc_count::count() - allocs_before;
-    let report = build_report(args, &fixed, &max, allocs, started, [ring_hop.into(), loopback.into()], frame_bytes);
+    let report = build_report(
+        args,
+        &fixed,
+        &max,
+        allocs,
+        started,
+        [ring_hop.into(), loopback.into(), polled.into()],
+        frame_bytes,
+    );
     Ok((report, fixed))
 }
 
@@ -259,7 +268,7 @@ fn build_report(
     max: &PhaseResult,
     allocs: u64,
     started: Instant,
-    floors: [crossbar_benches::budget::Summary; 2],
+    floors: [crossbar_benches::budget::Summary; 3],
     frame_bytes: usize,
 ) -> BenchReport {
     let window_events = fixed.window_events + max.window_events;
@@ -285,7 +294,7 @@ fn build_report(
         allocs_per_event: allocs as f64 / window_events.max(1) as f64,
         allocs: ReportAllocs { count: allocs, events: window_events },
         rss_bytes: peak_rss_bytes(),
-        floor_ns: [("ring_hop".to_owned(), floors[0]), ("loopback_rtt".to_owned(), floors[1])].into_iter().collect(),
+        floor_ns: crossbar_benches::budget::FLOORS.iter().map(|f| (*f).to_owned()).zip(floors).collect(),
         floor_frame_bytes: frame_bytes as u64,
         regression_features: regression_features(),
     }

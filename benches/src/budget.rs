@@ -16,7 +16,7 @@ use crossbar_engine::latency::{Stage, StageSummary};
 use serde::{Deserialize, Serialize};
 
 /// Floors a stage budget may be relative to (keys of `floor_ns`).
-pub const FLOORS: [&str; 2] = ["ring_hop", "loopback_rtt"];
+pub const FLOORS: [&str; 3] = ["ring_hop", "loopback_rtt", "loopback_rtt_polled"];
 
 /// Count and percentiles of one histogram, ns (the `latency_ns` entry shape).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -116,6 +116,73 @@ pub fn loopback_rtt(
     Ok(StageSummary::of(&h))
 }
 
+/// Loopback TCP round trip of a `frame_bytes` message with both ends busy-polling non-blocking
+/// sockets: the kernel's own cost of a frame there and back (TCP stack, copies, softirq), without
+/// the scheduler wake-ups [`loopback_rtt`] includes. It is the floor of a path whose threads are
+/// awake when the frame arrives, as the I/O thread is while it polls after work.
+///
+/// # Errors
+/// A socket error.
+pub fn loopback_rtt_polled(
+    samples: usize,
+    frame_bytes: usize,
+    cores: (Option<usize>, Option<usize>),
+) -> std::io::Result<StageSummary> {
+    let frame_bytes = frame_bytes.max(1);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let total = WARM_UP + samples;
+    let echo = spawn_pinned("floor-tcp-echo", cores.0, move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let mut buf = vec![0u8; frame_bytes];
+        for _ in 0..total {
+            read_polled(&mut s, &mut buf)?;
+            s.write_all(&buf)?;
+        }
+        Ok(())
+    })
+    .map_err(std::io::Error::other)?;
+    let timer = spawn_pinned("floor-tcp", cores.1, move || -> std::io::Result<Histogram<u64>> {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let out = vec![b'x'; frame_bytes];
+        let mut back = vec![0u8; frame_bytes];
+        let mut h = histogram();
+        for i in 0..total {
+            let t0 = now_ns();
+            s.write_all(&out)?;
+            read_polled(&mut s, &mut back)?;
+            let rtt = now_ns().saturating_sub(t0);
+            if i >= WARM_UP {
+                let _ = h.record(rtt.clamp(1, MAX_TRACKED_NS));
+            }
+        }
+        Ok(h)
+    })
+    .map_err(std::io::Error::other)?;
+    let h = timer.join().map_err(|_| std::io::Error::other("tcp floor thread panicked"))??;
+    echo.join().map_err(|_| std::io::Error::other("tcp echo thread panicked"))??;
+    Ok(StageSummary::of(&h))
+}
+
+/// Fills `buf` from a non-blocking socket, spinning on `WouldBlock`.
+fn read_polled(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +195,8 @@ mod tests {
         let t = loopback_rtt(100, 200, (None, None)).unwrap();
         assert_eq!(t.count, 100);
         assert!(t.p50 >= r.p50);
+        let p = loopback_rtt_polled(100, 200, (None, None)).unwrap();
+        assert_eq!(p.count, 100);
+        assert!(p.p50 >= r.p50);
     }
 }
