@@ -10,7 +10,8 @@
 //!   into barter's Binance type: `rust_decimal::Decimal` prices for books, `f64` for trades) then
 //!   `StatelessTransformer::transform` (subscription id → instrument lookup, normalized
 //!   `barter_data::event::MarketEvent`s in a fresh `Vec`).
-//! - **barter-data deser**: only the serde step into barter's Binance type.
+//! - **barter-data deser**: only the serde step into barter's Binance type
+//!   (`serde_json::from_str`, as its parser does on a text message).
 //! - **serde_json**: serde_json into a struct of owned `String`s, then the same exact
 //!   fixed-point parse crossbar does, as in crossbar's own `stages` bench.
 //!
@@ -241,8 +242,9 @@ trait PeerPath {
     fn run(&mut self, msg: &WsMessage) -> usize;
     /// Runs parser + transformer; returns the number of normalized events and their checksum.
     fn check(&mut self, msg: &WsMessage, scales: (Scale, Scale)) -> (usize, i64);
-    /// Runs the serde step only, dropping the result.
-    fn deser(&self, raw: &[u8]);
+    /// Runs the serde step only (`serde_json::from_str`, as barter's parser does on a text
+    /// message), dropping the result.
+    fn deser(&self, text: &str);
 }
 
 /// A barter `StatelessTransformer` for `Input`, keyed by the subscription id the frame carries.
@@ -312,8 +314,8 @@ where
         (n, sum)
     }
 
-    fn deser(&self, raw: &[u8]) {
-        black_box(serde_json::from_slice::<Input>(raw).expect("peer decodes the frame"));
+    fn deser(&self, text: &str) {
+        black_box(serde_json::from_str::<Input>(text).expect("peer decodes the frame"));
     }
 }
 
@@ -419,6 +421,15 @@ fn median_ns(group: &str, function: &str) -> Option<f64> {
     json["median"]["point_estimate"].as_f64()
 }
 
+/// The only code callgrind counts in instruction-count mode (`--toggle-collect`): `n` calls of
+/// one path, behind a `dyn` call so every path shares this one symbol.
+#[inline(never)]
+fn instr_loop(n: u64, f: &mut dyn FnMut()) {
+    for _ in 0..n {
+        f();
+    }
+}
+
 /// criterion's name filter: the first argument that is neither an option nor an option's value.
 fn name_filter(args: impl Iterator<Item = String>) -> Option<String> {
     const TAKES_VALUE: &[&str] = &[
@@ -460,6 +471,7 @@ struct Row {
 
 fn main() {
     let filter = name_filter(std::env::args().skip(1));
+    let instr = std::env::var("PEER_BENCH_INSTR").ok().zip(std::env::var("PEER_BENCH_CASE").ok());
     let mut c = Criterion::default()
         .output_directory(&criterion_dir())
         .warm_up_time(Duration::from_millis(500))
@@ -469,7 +481,8 @@ fn main() {
     let mut rows = Vec::new();
     for case in cases() {
         let group = format!("peer_{}", case.name.replace([' ', '+'], "_"));
-        if filter.as_ref().is_some_and(|f| !group.contains(f.as_str())) {
+        let other_case = instr.as_ref().is_some_and(|(_, only)| only != case.name);
+        if other_case || filter.as_ref().is_some_and(|f| !group.contains(f.as_str())) {
             continue;
         }
         let raw = case.raw;
@@ -485,7 +498,8 @@ fn main() {
             assert_eq!(baseline(raw, case.scales), want, "serde_json baseline of {}", case.name);
         }
         let mut peer = case.peer.then(|| peer_for(case.name, raw));
-        let msg = WsMessage::text(std::str::from_utf8(raw).expect("utf-8").to_owned());
+        let text = std::str::from_utf8(raw).expect("utf-8");
+        let msg = WsMessage::text(text.to_owned());
         let peer_events = peer.as_mut().map(|p| {
             let (n, sum) = p.check(&msg, case.scales);
             assert_eq!(sum, want, "barter-data's decode of {}", case.name);
@@ -502,12 +516,34 @@ fn main() {
                 black_box(p.run(&msg));
             })
         });
-        let deser_allocs = peer.as_ref().map(|p| allocs_per_call(|| p.deser(black_box(raw))));
+        let deser_allocs = peer.as_ref().map(|p| allocs_per_call(|| p.deser(black_box(text))));
         let serde_allocs = case.baseline.map(|f| {
             allocs_per_call(|| {
                 black_box(f(black_box(raw), case.scales));
             })
         });
+
+        // Instruction-count mode (`instr.sh` runs it under callgrind): one path of one case,
+        // `PEER_BENCH_ITERS` times inside `instr_loop`, and no criterion.
+        if let Some((path, _)) = &instr {
+            let n: u64 = std::env::var("PEER_BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+            match (path.as_str(), peer.as_mut(), case.baseline) {
+                ("crossbar", _, _) => instr_loop(n, &mut || {
+                    buf.copy_from_slice(raw);
+                    out.clear();
+                    black_box(dec.decode(black_box(&mut buf), 1, &mut out).ok());
+                }),
+                ("barter_data", Some(p), _) => instr_loop(n, &mut || {
+                    black_box(p.run(black_box(&msg)));
+                }),
+                ("barter_data_deser", Some(p), _) => instr_loop(n, &mut || p.deser(black_box(text))),
+                ("serde_json_baseline", _, Some(f)) => instr_loop(n, &mut || {
+                    black_box(f(black_box(raw), case.scales));
+                }),
+                _ => panic!("no path {path} for {}", case.name),
+            }
+            return;
+        }
 
         let mut g = c.benchmark_group(&group);
         g.bench_function("crossbar", |b| {
@@ -519,7 +555,7 @@ fn main() {
         });
         if let Some(p) = peer.as_mut() {
             g.bench_function("barter_data", |b| b.iter(|| black_box(p.run(black_box(&msg)))));
-            g.bench_function("barter_data_deser", |b| b.iter(|| p.deser(black_box(raw))));
+            g.bench_function("barter_data_deser", |b| b.iter(|| p.deser(black_box(text))));
         }
         if let Some(f) = case.baseline {
             g.bench_function("serde_json_baseline", |b| b.iter(|| black_box(f(black_box(raw), case.scales))));
