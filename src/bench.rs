@@ -1,8 +1,11 @@
 //! `crossbar bench`: the latency gate. Replays a seeded Binance stream over loopback websockets
-//! through the real I/O thread, rings, core (basis strategy, risk, OMS) and paper gateway, once
-//! at a fixed rate (latency histograms) and once at maximum rate (throughput); measures the
-//! same-run floors; counts heap allocations on the engine's threads after warm-up; then compares
-//! the report with a budget file and exits 1 naming each breach.
+//! through the real I/O thread, rings, core (basis strategy, risk, OMS) and order path — by
+//! default (`--gateway venue`) Binance WebSocket API order sessions that sign each order and
+//! write it to an embedded venue simulator's socket over loopback, so `tick_to_order` ends when
+//! the order's bytes are written to the venue socket; `--gateway paper` uses the in-process
+//! paper matcher instead — once at a fixed rate (latency histograms) and once at maximum rate
+//! (throughput); measures the same-run floors; counts heap allocations on the engine's threads
+//! after warm-up; then compares the report with a budget file and exits 1 naming each breach.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use crossbar_benches::budget::{BenchReport, Budget, ReportAllocs, ReportEvents, ReportOrders, ReportThroughput};
 use crossbar_benches::floor;
-use crossbar_benches::pipeline::{Hooks, PhaseConfig, PhaseResult, run_phase};
+use crossbar_benches::pipeline::{BenchGateway, Hooks, PhaseConfig, PhaseResult, run_phase};
 use crossbar_benches::replay::{Pace, seeded_stream};
 use crossbar_engine::latency::Stage;
 
@@ -47,6 +50,29 @@ pub struct BenchArgs {
     /// Stream seed (same seed, same frames).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Where orders go: `venue` (Binance WebSocket API sessions writing signed orders to an
+    /// embedded venue simulator over loopback: the real order path) or `paper` (the in-process
+    /// paper matcher, no order socket).
+    #[arg(long, value_enum, default_value_t = GatewayArg::Venue)]
+    pub gateway: GatewayArg,
+}
+
+/// `--gateway` of `crossbar bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GatewayArg {
+    /// Binance order sessions to the embedded simulator.
+    Venue,
+    /// The paper matcher.
+    Paper,
+}
+
+impl From<GatewayArg> for BenchGateway {
+    fn from(g: GatewayArg) -> Self {
+        match g {
+            GatewayArg::Venue => Self::Venue,
+            GatewayArg::Paper => Self::Paper,
+        }
+    }
 }
 
 /// Counting global allocator: counts allocations made by threads that opted in, while the
@@ -174,6 +200,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         warm_up_events: 0,
         cores,
         hooks: Hooks::default(),
+        gateway: args.gateway.into(),
         paper_latency_us: PAPER_LATENCY_US,
     };
     run_phase(&warm).context("warm-up run")?;
@@ -236,9 +263,11 @@ fn measure(
         warm_up_events: (args.events / 5) as u64,
         cores,
         hooks,
+        gateway: args.gateway.into(),
         paper_latency_us: PAPER_LATENCY_US,
     })
     .context("fixed-rate run")?;
+    log_venues(&fixed);
     eprintln!("crossbar bench: {} frames at maximum rate", args.max_rate_events);
     let max = run_phase(&PhaseConfig {
         frames: Arc::new(seeded_stream(args.seed.wrapping_add(1), args.max_rate_events)),
@@ -246,9 +275,11 @@ fn measure(
         warm_up_events: (args.max_rate_events / 10) as u64,
         cores,
         hooks,
+        gateway: args.gateway.into(),
         paper_latency_us: PAPER_LATENCY_US,
     })
     .context("maximum-rate run")?;
+    log_venues(&max);
     let allocs = alloc_count::count() - allocs_before;
     let report = build_report(
         args,
@@ -297,6 +328,26 @@ fn build_report(
         floor_ns: crossbar_benches::budget::FLOORS.iter().map(|f| (*f).to_owned()).zip(floors).collect(),
         floor_frame_bytes: frame_bytes as u64,
         regression_features: regression_features(),
+        gateway: fixed.gateway.to_owned(),
+    }
+}
+
+/// One stderr line per venue of a run: what its order entry sent and got back.
+fn log_venues(run: &PhaseResult) {
+    for v in &run.venues {
+        eprintln!(
+            "crossbar bench:   venue {} ({}): {} orders written, {} acks, {} fills, {} rejects ({} rate-limited), {} not ready, {} malformed, {} disconnects",
+            v.venue.index(),
+            v.gateway,
+            v.orders_sent,
+            v.acks,
+            v.fills,
+            v.rejects,
+            v.rate_limited,
+            v.not_ready,
+            v.malformed,
+            v.disconnects
+        );
     }
 }
 
@@ -321,8 +372,8 @@ fn render(r: &BenchReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "\ncrossbar bench — {} frames at {:.0} events/s: {} market events, {} dropped, {} orders, {} fills",
-        r.events.frames, r.rate_eps, r.events.market, r.events.dropped, r.orders.sent, r.orders.fills
+        "\ncrossbar bench — {} frames at {:.0} events/s: {} market events, {} dropped, {} orders, {} fills; gateway {}",
+        r.events.frames, r.rate_eps, r.events.market, r.events.dropped, r.orders.sent, r.orders.fills, r.gateway
     );
     let _ = writeln!(
         s,

@@ -1,7 +1,8 @@
 //! `crossbar bench` and its latency gate as CI meets them: the report's keys and `.hgrm` files
 //! from a short real run, exit 1 naming each breach (a synthetic over-budget report, and — in a
 //! build with a test-only `regression-*` feature — a real run with a deliberate regression in
-//! decode), exit 2 for a missing budget file.
+//! decode), exit 2 for a missing budget file; orders go over Binance's WebSocket API to the
+//! embedded simulator by default, and `--gateway paper` keeps the paper matcher.
 //!
 //! The regression build: `cargo test --release --features regression-sleep --test bench_gate`
 //! (and `regression-alloc`); `.ci/run` runs both.
@@ -28,8 +29,14 @@ fn text(out: &Output) -> (String, String) {
 
 /// A short real run: small enough for a test, large enough for every stage to have samples.
 fn short_bench(report: &Path, budget: bool) -> Output {
+    short_bench_on(report, budget, "venue")
+}
+
+/// [`short_bench`] with `--gateway <gateway>`.
+fn short_bench_on(report: &Path, budget: bool, gateway: &str) -> Output {
     let mut cmd = crossbar();
     cmd.args(["bench", "--events", "8000", "--rate", "20000", "--max-rate-events", "30000", "--attempts", "2"]);
+    cmd.args(["--gateway", gateway]);
     cmd.arg("--report-json").arg(report);
     if budget {
         cmd.args(["--budget", BUDGET]);
@@ -143,6 +150,29 @@ fn short_real_run_writes_every_key_and_the_hgrm_files() {
     assert_eq!(r["events"]["decode_errors"], 0);
     assert!(r["orders"]["sent"].as_u64().unwrap() > 0, "the stream must make the strategy trade");
     assert_eq!(r["regression_features"], serde_json::json!([]), "a default build carries no regression");
+    // The default order path: signed orders written to the simulator over both venues' sessions.
+    assert_eq!(r["gateway"], "binance-ws-api", "{r}");
+    let sessions: Vec<&str> = stderr.lines().filter(|l| l.contains("(binance-ws-api): ")).collect();
+    assert_eq!(sessions.len(), 4, "two venues, two runs: {stderr}");
+    for line in sessions {
+        assert!(line.contains(" 0 malformed, 0 disconnects"), "{line}");
+        assert!(line.contains("(0 rate-limited), 0 not ready"), "{line}");
+    }
+}
+
+#[test]
+fn the_paper_gateway_stays_an_option_and_is_named_in_the_report() {
+    if REGRESSION_BUILD {
+        return;
+    }
+    let report = temp_dir("paper").join("b.json");
+    let out = short_bench_on(&report, false, "paper");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["gateway"], "paper", "{r}");
+    assert!(r["orders"]["sent"].as_u64().unwrap() > 0, "the stream must make the strategy trade");
+    assert!(!stderr.contains("binance-ws-api"), "{stderr}");
 }
 
 /// Only in a build with a `regression-*` feature: the real bench must fail the real budget.

@@ -114,6 +114,11 @@ pub struct BenchReport {
     pub floor_frame_bytes: u64,
     /// Test-only regression features compiled into this binary (empty in a normal build).
     pub regression_features: Vec<String>,
+    /// The gateway orders went to, by protocol name: `binance-ws-api` (signed orders written to
+    /// the simulator's order sockets: the default) or `paper` (`crossbar bench --gateway paper`).
+    /// Empty in a report written before the key existed.
+    #[serde(default)]
+    pub gateway: String,
 }
 
 /// Budget of one stage. Absent keys are not checked.

@@ -1,8 +1,10 @@
 //! Shared fixtures of crossbar's benches and hot-path tests: a small instrument set, recorded
 //! style frames, and a harness that drives the real per-event path without sockets.
 //!
-//! It also holds what `crossbar bench` is made of: a loopback [`replay`] venue, the real
-//! threaded [`pipeline`] under it, the same-run [`floor`]s, and the latency gate's [`budget`].
+//! It also holds what `crossbar bench` is made of: a loopback [`replay`] venue for market data,
+//! the real threaded [`pipeline`] under it (its orders signed and written to an embedded venue
+//! simulator's order sockets, or to the paper matcher), the same-run [`floor`]s, and the latency
+//! gate's [`budget`].
 #![forbid(unsafe_code)]
 
 pub mod budget;

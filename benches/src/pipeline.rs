@@ -1,7 +1,14 @@
-//! The real pipeline under a replayed stream: replay server → loopback websockets → the real
-//! [`IoThread`] (decode, rings, paper gateway) → the real core thread ([`run_core`]: books, basis
-//! strategy, risk, OMS) → command ring → gateway write. One call of [`run_phase`] builds it all
-//! fresh, runs one stream through it and returns the merged histograms and counters.
+//! The real pipeline under a replayed stream, from the market-data socket to the order socket:
+//! replay server → loopback websockets → the real [`IoThread`] (decode, rings, gateway) → the
+//! real core thread ([`run_core`]: books, basis strategy, risk, OMS) → command ring → the I/O
+//! thread's gateway, which (by default, [`BenchGateway::Venue`]) encodes and signs each order as
+//! a Binance WebSocket API `order.place` and writes it to a logged-in order session's socket.
+//! Those sessions (one per fixture venue, binance-spot and binance-usdm) talk over loopback to an
+//! embedded venue simulator ([`Simulator`]) with throw-away accounts, exactly as `crossbar run`
+//! does with `gateway = "venue"`; its answers (acks, fills, rejects) come back through the same
+//! gateway. [`BenchGateway::Paper`] swaps in the in-process paper matcher instead (no order
+//! socket). One call of [`run_phase`] builds it all fresh (simulator included), logs the sessions
+//! in, then runs one stream through it and returns the merged histograms and counters.
 //!
 //! The decoder is wrapped in [`BenchDecoder`], a pass-through in every normal build. The
 //! test-only cargo features `regression-sleep` (a busy-wait per frame) and `regression-alloc` (a
@@ -15,9 +22,16 @@ use std::time::{Duration, Instant};
 use crossbar_connectors::binance::{BinanceDecoder, BinanceMarket};
 use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
 use crossbar_connectors::io::{FeedSpec, IoCounters, IoRings, IoThread};
+use crossbar_connectors::order::ephemeral::duplicate;
+use crossbar_connectors::order::factory::session_instruments;
+use crossbar_connectors::order::{SessionConfig, VenueGateway, ephemeral_credentials, session_for};
+use crossbar_connectors::sim::{SimConfig, Simulator, UnderlyingConfig};
+use crossbar_connectors::venue::Protocol;
 use crossbar_engine::clock::{MonotonicClock, now_ns};
 use crossbar_engine::core::{Core, CoreControl, CoreCounters, CoreRings, run_core};
 use crossbar_engine::event::MarketEvent;
+use crossbar_engine::gateway::{Gateway, VenueCounters};
+use crossbar_engine::instrument::Registry;
 use crossbar_engine::latency::LatencyRecorder;
 use crossbar_engine::paper::{PaperConfig, PaperGateway};
 use crossbar_engine::ring::{IdlePolicy, Ring};
@@ -71,6 +85,17 @@ impl Default for Hooks {
     }
 }
 
+/// Where the pipeline's orders go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchGateway {
+    /// The real order path: Binance WebSocket API sessions (protocol `binance-ws-api`) writing
+    /// signed `order.place` frames to an embedded venue simulator over loopback.
+    Venue,
+    /// The in-process paper matcher ([`PhaseConfig::paper_latency_us`]): no order socket; the
+    /// bench's baseline before the venue path existed.
+    Paper,
+}
+
 /// One run of the pipeline.
 #[derive(Clone, Debug)]
 pub struct PhaseConfig {
@@ -84,7 +109,9 @@ pub struct PhaseConfig {
     pub cores: (Option<usize>, Option<usize>),
     /// Allocation hooks.
     pub hooks: Hooks,
-    /// Paper venue latency.
+    /// Where orders go.
+    pub gateway: BenchGateway,
+    /// Paper venue latency (with [`BenchGateway::Paper`]).
     pub paper_latency_us: u64,
 }
 
@@ -109,6 +136,10 @@ pub struct PhaseResult {
     pub window_events: u64,
     /// ns from the first frame written to the last event processed.
     pub elapsed_ns: u64,
+    /// The gateway's protocol name (`binance-ws-api`, `paper`).
+    pub gateway: &'static str,
+    /// Per venue order-entry counters at the end (sent, acks, fills, rejects, rate limited…).
+    pub venues: Vec<VenueCounters>,
 }
 
 /// Why a run failed.
@@ -120,6 +151,9 @@ pub enum PipelineError {
     /// A thread could not start, or died.
     #[error("pipeline: {0}")]
     Thread(String),
+    /// The order sessions could not start or log in to the simulator.
+    #[error("pipeline: venue order entry: {0}")]
+    Venue(String),
     /// Events never reached the core.
     #[error("pipeline: only {got} of {want} market events reached the core within {secs} s")]
     Stalled {
@@ -164,12 +198,121 @@ const STALL_GRACE: Duration = Duration::from_secs(20);
 /// No progress for this long after warm-up means the stream is over (some quotes conflated).
 const QUIET_NS: u64 = 500_000_000;
 
-/// Runs `cfg.frames` through a fresh pipeline and returns what it measured.
+/// Price the simulator's BTC starts at: the seeded stream's start (65,000.00, see
+/// [`crate::replay::seeded_stream`]), so the strategy's IOC orders meet books near their prices.
+pub const SIM_BTC_PRICE: &str = "65000.00";
+
+/// The simulator's perpetual basis, fixed (no basis volatility): its perp book sits ~25 bps over
+/// spot, above the stream's perp bid in its wide phase (~15 bps over spot), so the strategy's
+/// entry sells fill and its spot hedges fill; the exits (perp buys near spot) expire against
+/// the static book, and the strategy keeps trying them all run — every order still goes out
+/// and comes back (ack, fill or expiry) over the real protocol.
+pub const SIM_BASIS_BPS: f64 = 25.0;
+
+/// How long the order sessions may take to connect and log in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bench's venue simulator: only order entry is used (no market-data client connects), so
+/// its model is made as cheap as it can be: one step a second, no random trades, no Ethereum
+/// node, no price jumps or basis noise, and no Binance rate limits (a bench sends far more
+/// orders than an account may: `SimConfig::binance_rate_limits`).
+pub fn sim_config(core: Option<usize>) -> SimConfig {
+    SimConfig {
+        seed: 7,
+        core,
+        time_scale: 1.0,
+        step_ms: 1_000,
+        depth_interval_ms: 1_000,
+        trades_per_s: 0.0,
+        book_updates_per_s: 1.0,
+        venue_noise_bps: 0.0,
+        underlyings: vec![UnderlyingConfig {
+            vol: 0.05,
+            jump_intensity: 0.0,
+            basis_mean_bps: SIM_BASIS_BPS,
+            basis_vol_bps: 0.0,
+            ..UnderlyingConfig::new("BTC", SIM_BTC_PRICE)
+        }],
+        ethereum: crossbar_connectors::sim::EthSimConfig { enabled: false, ..Default::default() },
+        binance_rate_limits: false,
+        ..SimConfig::default()
+    }
+}
+
+/// One Binance order session per fixture venue (spot: an Ed25519 key and `session.logon`;
+/// USD-M: an HMAC key signing every request), on fresh random credentials registered with `sim`
+/// as its accounts (as `crossbar run` does for a simulated venue), connected and logged in.
 ///
 /// # Errors
-/// A [`PipelineError`] when a thread or the replay server fails or the events stall.
+/// [`PipelineError::Venue`] when a session cannot be made or is not logged in within 10 s.
+pub fn venue_gateway(sim: &Simulator, registry: &Registry) -> Result<VenueGateway, PipelineError> {
+    let err = |e: &dyn std::fmt::Display| PipelineError::Venue(e.to_string());
+    let mut sessions = Vec::with_capacity(2);
+    for (name, protocol) in [(SPOT, Protocol::BinanceSpot), (USDM, Protocol::BinanceUsdm)] {
+        let venue = registry.venue_id(name).expect("fixture venue");
+        let credentials = ephemeral_credentials(protocol).map_err(|e| err(&e))?;
+        sim.add_account(name, duplicate(&credentials));
+        sessions.push(
+            session_for(SessionConfig {
+                venue,
+                venue_name: name.to_owned(),
+                protocol,
+                ws_url: sim.base_url(name),
+                rest_url: sim.rest_url(name),
+                credentials,
+                instruments: session_instruments(registry, venue),
+                recv_window_ms: 5_000,
+            })
+            .map_err(|e| err(&e))?,
+        );
+    }
+    let mut gateway = VenueGateway::new(sessions).map_err(|e| err(&e))?;
+    gateway.connect_all(LOGIN_TIMEOUT);
+    let down = gateway.not_ready();
+    if !down.is_empty() {
+        let names: Vec<String> = down.iter().map(|(v, p)| format!("{} ({p})", registry.venue_name(*v))).collect();
+        return Err(PipelineError::Venue(format!(
+            "not logged in after {} s: {}",
+            LOGIN_TIMEOUT.as_secs(),
+            names.join(", ")
+        )));
+    }
+    Ok(gateway)
+}
+
+/// Runs `cfg.frames` through a fresh pipeline and returns what it measured. With
+/// [`BenchGateway::Venue`] a simulator is started first and both order sessions are logged in
+/// before the I/O thread starts: the stream starts only once orders can leave.
+///
+/// # Errors
+/// A [`PipelineError`] when a thread, the replay server or the order sessions fail, or the
+/// events stall.
 pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
     let registry = registry();
+    match cfg.gateway {
+        BenchGateway::Paper => {
+            let paper = PaperConfig { latency_us: cfg.paper_latency_us, max_resting: 256 };
+            run_with(cfg, &registry, PaperGateway::new(Arc::clone(&registry), &paper))
+        }
+        BenchGateway::Venue => {
+            // The simulator shares the core thread's core, not the I/O thread's: there, woken by
+            // each order the I/O thread writes, it would preempt the writer before the write is
+            // stamped and charge the venue's own work to `risk_passed_to_order_written`.
+            let sim = Simulator::start(&sim_config(cfg.cores.1), &registry, "127.0.0.1:0".parse().expect("address"))
+                .map_err(|e| PipelineError::Venue(e.to_string()))?;
+            let gateway = venue_gateway(&sim, &registry)?;
+            let result = run_with(cfg, &registry, gateway);
+            sim.shutdown().map_err(|e| PipelineError::Venue(e.to_string()))?;
+            result
+        }
+    }
+}
+
+fn run_with<G: Gateway + Send + 'static>(
+    cfg: &PhaseConfig,
+    registry: &Arc<Registry>,
+    gateway: G,
+) -> Result<PhaseResult, PipelineError> {
     let want = expected_events(&cfg.frames);
     let feeds = [(Conn::Spot, BinanceMarket::Spot), (Conn::Usdm, BinanceMarket::UsdM)];
     let server = ReplayServer::start(Arc::clone(&cfg.frames), cfg.pace, cfg.cores.0)?;
@@ -183,7 +326,7 @@ pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
                 subscribe: Vec::new(),
                 heartbeat: crossbar_connectors::io::Heartbeat::default(),
                 resubscribe: Vec::new(),
-                decoder: BenchDecoder(BinanceDecoder::new(market, SymbolTable::for_venue(&registry, venue))),
+                decoder: BenchDecoder(BinanceDecoder::new(market, SymbolTable::for_venue(registry, venue))),
                 instruments: registry.instruments().iter().filter(|i| i.venue == venue).map(|i| i.id).collect(),
                 snapshot_urls: Vec::new(),
             }
@@ -197,8 +340,6 @@ pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
         orders: Arc::clone(&rings.orders),
         commands: Arc::clone(&rings.commands),
     };
-    let gateway =
-        PaperGateway::new(Arc::clone(&registry), &PaperConfig { latency_us: cfg.paper_latency_us, max_resting: 256 });
     let io =
         IoThread::new(specs, gateway, rings, IdlePolicy::Park).map_err(|e| PipelineError::Thread(e.to_string()))?;
     let waker = io.waker();
@@ -216,7 +357,7 @@ pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
     };
     let core_handle = {
         let control = Arc::clone(&control);
-        let core = Core::new(Arc::clone(&registry), vec![basis_strategy(&registry)], RiskConfig::default());
+        let core = Core::new(Arc::clone(registry), vec![basis_strategy(registry)], RiskConfig::default());
         spawn_pinned("crossbar-core", cfg.cores.1, move || {
             (hooks.thread_start)();
             let notify = move || {
@@ -251,6 +392,8 @@ pub fn run_phase(cfg: &PhaseConfig) -> Result<PhaseResult, PipelineError> {
         window_events,
         elapsed_ns: done_ns.saturating_sub(sent.started_ns),
         sent,
+        gateway: io_report.gateway,
+        venues: io_report.venues,
     })
 }
 

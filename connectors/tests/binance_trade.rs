@@ -748,6 +748,55 @@ fn per_order_frames_and_events_allocate_nothing_after_warm_up() {
     assert_eq!((s.stats().fills, s.stats().duplicate_fills, s.stats().malformed), (22, 0, 11));
 }
 
+#[test]
+fn usdm_per_order_frames_and_events_allocate_nothing_after_warm_up() {
+    // What a USD-M order session reads per order in `crossbar bench`: the `order.place` answer
+    // (with `rateLimits`), then on the listen-key stream NEW, a fill, an ACCOUNT_UPDATE, and a
+    // cancel or an expiry; plus an error answer and a malformed frame.
+    let mut u =
+        BinanceSession::new(config(Protocol::BinanceUsdm, "ws://127.0.0.1:9/binance-usdm", hmac_key())).unwrap();
+    let placed = br#"{"id":"xb77.s0","status":200,"result":{"orderId":8886774,"symbol":"BTCUSDT","status":"NEW","clientOrderId":"xb77","price":"64000.5","origQty":"0.003","executedQty":"0","cumQuote":"0","timeInForce":"IOC","type":"LIMIT","reduceOnly":false,"side":"SELL","positionSide":"BOTH","updateTime":1568879465651},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400,"count":12},{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":300,"count":3}]}"#;
+    let refused = br#"{"id":"xb78.b0","status":400,"error":{"code":-2019,"msg":"Margin is insufficient."},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400,"count":13}]}"#;
+    let account = br#"{"e":"ACCOUNT_UPDATE","E":1568879465652,"T":1568879465650,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"9999980.12","cw":"9999980.12","bc":"0"}],"P":[{"s":"BTCUSDT","pa":"-0.001","ep":"64000.5","cr":"0","up":"0","mt":"cross","iw":"0","ps":"BOTH"}]}}"#;
+    let text = |name: &str| String::from_utf8(fixture(name)).unwrap();
+    let rounds: Vec<Vec<Vec<u8>>> = (0..11u64)
+        .map(|round| {
+            vec![
+                placed.to_vec(),
+                fixture("usdm_order_new.json"),
+                text("usdm_order_trade_update.json")
+                    .replace("\"t\":123456789", &format!("\"t\":{}", 1_000 + round))
+                    .into_bytes(),
+                account.to_vec(),
+                fixture("usdm_order_canceled.json"),
+                text("usdm_order_canceled.json").replace("CANCELED", "EXPIRED").into_bytes(),
+                refused.to_vec(),
+                placed[..50].to_vec(),
+            ]
+        })
+        .collect();
+    let mut events = 0u64;
+    let mut run = |u: &mut BinanceSession, frames: &[Vec<u8>]| {
+        std::hint::black_box(u.encode(&new_order(77, 7, Side::Sell, 640_005, 3, TimeInForce::Ioc, true), 1).unwrap());
+        for f in frames {
+            u.on_frame(f, RECV_NS, &mut |e| {
+                std::hint::black_box(e);
+                events += 1;
+            });
+        }
+    };
+    run(&mut u, &rounds[0]);
+    let before = support::allocs();
+    for frames in &rounds[1..] {
+        run(&mut u, frames);
+    }
+    assert_eq!(support::allocs() - before, 0);
+    assert_eq!(events, 11 * 5, "NEW, fill, cancel, expiry, reject per round");
+    let st = u.stats();
+    assert_eq!((st.acks, st.fills, st.rejects, st.account_updates, st.malformed), (11, 11, 11, 11, 11));
+    assert_eq!((st.rate_used, st.rate_limit), (13, 2400), "the last answer's busiest window");
+}
+
 // ---- reconnect -------------------------------------------------------------------------------
 
 #[test]

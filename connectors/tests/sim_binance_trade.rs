@@ -380,6 +380,44 @@ fn new_orders_beyond_the_limit_get_429_and_minus_1015() {
 }
 
 #[test]
+fn with_binance_rate_limits_off_the_101st_order_is_not_refused_but_still_counted() {
+    let cfg = SimConfig { seed: 5, binance_rate_limits: false, ..SimConfig::default() };
+    let sim = Simulator::start(&cfg, &registry(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    hmac_account(&sim, SPOT, "spot-bench-key", "spot-bench-secret");
+    runtime().block_on(async {
+        let mut ev = Vec::new();
+        let mut ws = connect(&ws_url(&sim, SPOT, "/ws-api/v3")).await;
+        // Counted from the start of a 10 s window, so all 101 land in one.
+        while now_ms() % 10_000 > 5_000 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let order = [
+            ("symbol", "XRPUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("price", "1"),
+            ("quantity", "1"),
+        ];
+        let mut last = Value::Null;
+        for i in 0..101 {
+            last = call(
+                &mut ws,
+                &request(i, "order.place", &order, "spot-bench-key", Some(now_ms()), Sign::Hmac("spot-bench-secret")),
+                &mut ev,
+            )
+            .await;
+            assert_error(&last, 400, -1121, "Invalid symbol.");
+        }
+        assert_eq!(
+            &last["rateLimits"][0],
+            &json!({"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 101})
+        );
+    });
+    sim.shutdown().unwrap();
+}
+
+#[test]
 fn ed25519_session_logon_binds_the_key_and_a_bad_logon_signature_is_refused() {
     let sim = start();
     let pem = ed25519_pem(7);

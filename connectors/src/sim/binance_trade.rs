@@ -204,10 +204,19 @@ struct ListenKey {
 /// What outlives a connection, per simulator: listen keys (a user stream connects after they
 /// were issued on another connection) and each key's rate-limit counters (keyed by venue name
 /// and API key).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BinanceState {
     limits: HashMap<(String, String), Limits>,
     listen_keys: HashMap<String, ListenKey>,
+    /// `SimConfig::binance_rate_limits`: false counts requests but never refuses one.
+    enforce_limits: bool,
+}
+
+impl BinanceState {
+    /// Empty state; `enforce_limits` as `SimConfig::binance_rate_limits`.
+    pub(crate) fn new(enforce_limits: bool) -> Self {
+        Self { limits: HashMap::new(), listen_keys: HashMap::new(), enforce_limits }
+    }
 }
 
 fn registry(shared: &Shared) -> MutexGuard<'_, BinanceState> {
@@ -260,7 +269,15 @@ fn limit_entry(kind: &str, interval: &str, num: u32, limit: u32, count: u32) -> 
 
 /// Charges a request of `weight` (and one new order when `order`) to `limits`; returns the
 /// `rateLimits` entries, and the 429 refusal when a limit is exhausted (nothing is charged then).
-fn charge(limits: &mut Limits, api: Protocol, now: i64, weight: u32, order: bool) -> (Vec<Value>, Option<ApiError>) {
+/// With `enforce` false nothing is refused: the request is charged and reported whatever the count.
+fn charge(
+    limits: &mut Limits,
+    api: Protocol,
+    now: i64,
+    weight: u32,
+    order: bool,
+    enforce: bool,
+) -> (Vec<Value>, Option<ApiError>) {
     let (weight_limit, orders_limit) = match api {
         Protocol::BinanceUsdm => (USDM_WEIGHT_PER_MINUTE, USDM_ORDERS_PER_10S),
         _ => (SPOT_WEIGHT_PER_MINUTE, SPOT_ORDERS_PER_10S),
@@ -268,7 +285,7 @@ fn charge(limits: &mut Limits, api: Protocol, now: i64, weight: u32, order: bool
     let mut refusal = None;
     let used = *limits.weight.at(now, 60_000);
     let orders = *limits.orders.at(now, 10_000);
-    if used + weight > weight_limit {
+    if enforce && used + weight > weight_limit {
         refusal = Some(api_err(
             429,
             -1003,
@@ -276,7 +293,7 @@ fn charge(limits: &mut Limits, api: Protocol, now: i64, weight: u32, order: bool
                 "Too much request weight used; current limit is {weight_limit} request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API."
             ),
         ));
-    } else if order && orders + 1 > orders_limit {
+    } else if enforce && order && orders + 1 > orders_limit {
         refusal = Some(api_err(
             429,
             -1015,
@@ -306,8 +323,9 @@ fn charge_key(
 ) -> (Vec<Value>, Option<ApiError>) {
     let now = wall_ms();
     let mut reg = registry(shared);
+    let enforce = reg.enforce_limits;
     let limits = reg.limits.entry(who.clone()).or_default();
-    charge(limits, api, now, weight, order)
+    charge(limits, api, now, weight, order, enforce)
 }
 
 // ---- parameters and signatures -----------------------------------------------------------------
@@ -1249,6 +1267,8 @@ struct WsSession<'a> {
     pending: Option<mpsc::UnboundedReceiver<ExecReport>>,
     /// Counters of requests that name no key.
     anonymous: Limits,
+    /// `SimConfig::binance_rate_limits`.
+    enforce_limits: bool,
 }
 
 /// A request that failed before it could be charged to a key.
@@ -1266,6 +1286,7 @@ impl<'a> WsSession<'a> {
             next_subscription: 0,
             pending: None,
             anonymous: Limits::default(),
+            enforce_limits: registry(shared).enforce_limits,
         }
     }
 
@@ -1290,7 +1311,7 @@ impl<'a> WsSession<'a> {
             if self.api == Protocol::BinanceSpot { method.strip_prefix("v3/").unwrap_or(method) } else { method };
         let params = Params::from_json(req.get("params").and_then(Value::as_object));
         let Some((security, mut weight, order)) = method_info(self.api, method) else {
-            let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), 1, false);
+            let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), 1, false, self.enforce_limits);
             return render(&id, Err(api_err(400, -1102, format!("Unknown method '{method}'."))), &limits);
         };
         if method == "openOrders.status" && params.get("symbol").is_none() {
@@ -1299,13 +1320,13 @@ impl<'a> WsSession<'a> {
         }
         match self.authorize(security, &params) {
             Err(Refused(e)) => {
-                let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), weight, false);
+                let (limits, _) = charge(&mut self.anonymous, self.api, wall_ms(), weight, false, self.enforce_limits);
                 render(&id, Err(e), &limits)
             }
             Ok(who) => {
                 let (limits, refusal) = match &who {
                     Some((_, key)) => charge_key(self.shared, &self.who(key), self.api, weight, order),
-                    None => charge(&mut self.anonymous, self.api, wall_ms(), weight, order),
+                    None => charge(&mut self.anonymous, self.api, wall_ms(), weight, order, self.enforce_limits),
                 };
                 if let Some(e) = refusal {
                     return render(&id, Err(e), &limits);

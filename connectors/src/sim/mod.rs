@@ -41,6 +41,9 @@
 //! drop_rate = 0.01             # per frame; a dropped depth diff is a book gap
 //! disconnect_every_s = 20.0    # mean seconds between injected disconnects per connection
 //! ```
+//!
+//! `binance_rate_limits = false` (top level; default `true`) turns off Binance order entry's
+//! request-weight and order-count refusals, for benchmarks only.
 
 mod binance;
 mod binance_trade;
@@ -112,6 +115,11 @@ pub struct SimConfig {
     pub ethereum: EthSimConfig,
     /// Injected feed faults (the `[faults]` section; all off by default), see [`faults`].
     pub faults: FaultConfig,
+    /// Whether Binance order entry enforces its per-key rate limits (`REQUEST_WEIGHT` per
+    /// minute, `ORDERS` per 10 s: -1003 / -1015 with status 429). On by default, as at the
+    /// venue; `false` lets every request through (responses still carry `rateLimits` counts),
+    /// so a benchmark can send orders at a rate no venue would accept (`crossbar bench`).
+    pub binance_rate_limits: bool,
 }
 
 impl Default for SimConfig {
@@ -134,6 +142,7 @@ impl Default for SimConfig {
             underlyings: vec![UnderlyingConfig::new("BTC", "100000.00"), UnderlyingConfig::new("ETH", "3500.00")],
             ethereum: EthSimConfig::default(),
             faults: FaultConfig::default(),
+            binance_rate_limits: true,
         }
     }
 }

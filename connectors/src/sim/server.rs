@@ -312,7 +312,7 @@ impl Shared {
             exchange: Mutex::new(super::exchange::Exchange::new(registry, super::exchange::AccountDefaults::default())),
             private: Mutex::new(super::private::PrivateHub::default()),
             registry: registry.clone(),
-            binance: Mutex::default(),
+            binance: Mutex::new(super::binance_trade::BinanceState::new(cfg.binance_rate_limits)),
         })
     }
 
