@@ -23,6 +23,9 @@ pub enum Stage {
     DecisionToRiskPassed,
     /// Risk passed → order bytes written (I/O thread).
     RiskPassedToOrderWritten,
+    /// Command taken off the ring → order bytes written: the gateway's encode, sign and socket
+    /// write alone, so a slow venue write is told apart from a late pick-up of the command.
+    CommandToOrderWritten,
     /// Socket read → strategy decided: the core's headline.
     TickToDecision,
     /// Socket read → order written: the engine's headline.
@@ -31,12 +34,13 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in path order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::RecvToDecoded,
         Self::DecodedToDequeued,
         Self::DequeuedToDecision,
         Self::DecisionToRiskPassed,
         Self::RiskPassedToOrderWritten,
+        Self::CommandToOrderWritten,
         Self::TickToDecision,
         Self::TickToOrder,
     ];
@@ -49,6 +53,7 @@ impl Stage {
             Self::DequeuedToDecision => "dequeued_to_decision",
             Self::DecisionToRiskPassed => "decision_to_risk_passed",
             Self::RiskPassedToOrderWritten => "risk_passed_to_order_written",
+            Self::CommandToOrderWritten => "command_to_order_written",
             Self::TickToDecision => "tick_to_decision",
             Self::TickToOrder => "tick_to_order",
         }

@@ -29,6 +29,9 @@ pub enum RuntimeError {
         /// The configured value.
         value: usize,
     },
+    /// The OS refused a thread's scheduling class.
+    #[error("cannot change the thread's scheduling class: {0}")]
+    Priority(String),
     /// The OS refused to start a thread.
     #[error("cannot spawn thread {name}: {source}")]
     Spawn {
@@ -120,6 +123,27 @@ impl RuntimeConfig {
         }
         Ok(())
     }
+}
+
+/// Puts the calling thread in the kernel's idle scheduling class (`SCHED_IDLE`): it runs only
+/// when nothing else on its core wants to, and waking it never preempts the running thread.
+///
+/// For a process that shares a machine with the engine but must not cost it latency: the
+/// benchmark's venue simulator, whose wake-up on every order would otherwise be charged, by the
+/// loopback TCP stack, to the engine's own write of that order.
+///
+/// # Errors
+/// [`RuntimeError::Priority`] when the OS refuses.
+pub fn set_current_thread_background() -> Result<(), RuntimeError> {
+    use thread_priority::unix::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
+    };
+    set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    )
+    .map_err(|e| RuntimeError::Priority(format!("{e:?}")))
 }
 
 /// Spawns a named thread pinned to `core` (when given) running `f`.
