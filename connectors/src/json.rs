@@ -360,6 +360,133 @@ fn read_value(buf: &[u8], pos: usize, level: u32) -> Result<(Value<'_>, usize), 
     }
 }
 
+/// The fast path for the compact objects venues send (`{"k":v,"k":v}`, no whitespace):
+/// reads the object whose `{` is at `start` and calls `each(key, value)` for every member in
+/// wire order, exactly as [`Members::members_until`] (with no stop key) would on the same
+/// bytes; returns the offset after the closing `}`. `level` is the object's nesting level
+/// (1 for a whole frame).
+///
+/// It accepts only a subset of JSON: no whitespace anywhere, escape-free keys, any scalar
+/// value, containers validated as usual (book-level arrays such as `[["1.5","2"],["1.4","3"]]`
+/// through a cheaper loop that validates while it scans). On anything else, or on any defect,
+/// it returns `None` and the caller must start again with [`Members`], which accepts the
+/// remaining valid JSON and names every defect: `each` may have been called for some members
+/// by then, so the caller drops what it collected. `Some` is only returned for bytes that are
+/// a well-formed object, so the fast path never accepts what the walker refuses; a
+/// differential fuzz target holds the two equal.
+#[inline(always)]
+pub fn compact_members<'a>(
+    buf: &'a [u8],
+    start: usize,
+    level: u32,
+    mut each: impl FnMut(&'a [u8], Value<'a>),
+) -> Option<usize> {
+    if buf.get(start) != Some(&b'{') || level > MAX_DEPTH {
+        return None;
+    }
+    let mut pos = start + 1;
+    if buf.get(pos) == Some(&b'}') {
+        return Some(pos + 1);
+    }
+    loop {
+        let (key, at) = compact_key(buf, pos)?;
+        let (value, end) = compact_value(buf, at, level + 1)?;
+        each(key, value);
+        match buf.get(end) {
+            Some(b',') => pos = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The escape-free string whose opening quote is at `pos`, and the offset after its closing
+/// quote; `None` for anything else (an escaped string included).
+#[inline(always)]
+pub fn compact_str(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    if buf.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let end = plain_run_end(buf, pos + 1);
+    if buf.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some((buf.get(pos + 1..end)?, end + 1))
+}
+
+/// A compact `"key":` at `pos`: the key and the offset after the colon. Venue keys are mostly
+/// one byte, which is checked without a scan.
+#[inline(always)]
+fn compact_key(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    if let Some(&[b'"', k, b'"', b':']) = buf.get(pos..pos + 4) {
+        if k >= 0x20 && k != b'"' && k != b'\\' {
+            return Some((buf.get(pos + 1..pos + 2)?, pos + 4));
+        }
+    }
+    let (key, end) = compact_str(buf, pos)?;
+    if buf.get(end) != Some(&b':') {
+        return None;
+    }
+    Some((key, end + 1))
+}
+
+/// A value at `pos` (no whitespace before it) whose containers sit at nesting `level`.
+#[inline(always)]
+fn compact_value(buf: &[u8], pos: usize, level: u32) -> Option<(Value<'_>, usize)> {
+    match buf.get(pos)? {
+        b'"' => {
+            let end = plain_run_end(buf, pos + 1);
+            if buf.get(end) == Some(&b'"') {
+                Some((Value::Str(buf.get(pos + 1..end)?), end + 1))
+            } else {
+                scan_string(buf, pos).ok()
+            }
+        }
+        b'[' => {
+            let end = match compact_rows(buf, pos) {
+                Some(end) if level < MAX_DEPTH => end,
+                _ => skip_container(buf, pos, level).ok()?,
+            };
+            Some((Value::Array(buf.get(pos..end)?), end))
+        }
+        b'{' => {
+            let end = skip_container(buf, pos, level).ok()?;
+            Some((Value::Object(buf.get(pos..end)?), end))
+        }
+        _ => scan_scalar(buf, pos).ok(),
+    }
+}
+
+/// The end of the compact array of arrays of escape-free strings opening at `pos` (a book
+/// side: `[["1.5","2"],["1.4","3"]]`, or `[]`), which is then well-formed JSON two levels
+/// deep; `None` for anything else.
+#[inline(always)]
+fn compact_rows(buf: &[u8], pos: usize) -> Option<usize> {
+    let mut i = pos + 1;
+    if buf.get(i) == Some(&b']') {
+        return Some(i + 1);
+    }
+    loop {
+        if buf.get(i) != Some(&b'[') {
+            return None;
+        }
+        i += 1;
+        loop {
+            i = compact_str(buf, i)?.1;
+            match buf.get(i) {
+                Some(b',') => i += 1,
+                Some(b']') => break,
+                _ => return None,
+            }
+        }
+        match buf.get(i + 1) {
+            Some(b',') => i += 2,
+            Some(b']') => return Some(i + 2),
+            _ => return None,
+        }
+    }
+}
+
 /// Calls `each` with the first two strings of every row of `array`, an array of arrays of
 /// escape-free strings such as a book side (`[["65000.1","1.250"],["65000.0","0.004"]]`).
 ///
@@ -392,34 +519,15 @@ pub fn for_each_string_row<'a>(
     }
     loop {
         c.ws();
-        if !c.eat(b'[') {
-            return Err(shape_err);
+        // The compact row venues send, `["1.5","2"]`, in one go; any other spelling (and every
+        // shape error) is read from the row's start by the general steps.
+        let compact = if width == 2 { compact_pair(array, c.pos) } else { None };
+        if let Some((first, second, end)) = compact {
+            each(first, second)?;
+            c.pos = end;
+        } else {
+            read_row(&mut c, width, stop_at_extra, shape_err, &mut each)?;
         }
-        c.ws();
-        let first = c.plain_string().ok_or(shape_err)?;
-        c.ws();
-        if !c.eat(b',') {
-            return Err(shape_err);
-        }
-        c.ws();
-        let second = c.plain_string().ok_or(shape_err)?;
-        let mut n = 2;
-        loop {
-            c.ws();
-            if c.eat(b']') {
-                break;
-            }
-            if !c.eat(b',') || (stop_at_extra && n >= width) {
-                return Err(shape_err);
-            }
-            c.ws();
-            c.plain_string().ok_or(shape_err)?;
-            n += 1;
-        }
-        if n != width {
-            return Err(shape_err);
-        }
-        each(first, second)?;
         c.ws();
         if c.eat(b']') {
             return Ok(());
@@ -428,6 +536,63 @@ pub fn for_each_string_row<'a>(
             return Err(shape_err);
         }
     }
+}
+
+/// One row of [`for_each_string_row`] in any spelling, `each` called once it was read whole.
+#[inline(always)]
+fn read_row<'a>(
+    c: &mut Cursor<'a>,
+    width: usize,
+    stop_at_extra: bool,
+    shape_err: DecodeError,
+    each: &mut impl FnMut(&'a [u8], &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    if !c.eat(b'[') {
+        return Err(shape_err);
+    }
+    c.ws();
+    let first = c.plain_string().ok_or(shape_err)?;
+    c.ws();
+    if !c.eat(b',') {
+        return Err(shape_err);
+    }
+    c.ws();
+    let second = c.plain_string().ok_or(shape_err)?;
+    let mut n = 2;
+    loop {
+        c.ws();
+        if c.eat(b']') {
+            break;
+        }
+        if !c.eat(b',') || (stop_at_extra && n >= width) {
+            return Err(shape_err);
+        }
+        c.ws();
+        c.plain_string().ok_or(shape_err)?;
+        n += 1;
+    }
+    if n != width {
+        return Err(shape_err);
+    }
+    each(first, second)
+}
+
+/// The compact row `["a","b"]` of two escape-free strings at `pos`: both strings and the
+/// offset after the `]`; `None` for anything else.
+#[inline(always)]
+fn compact_pair(buf: &[u8], pos: usize) -> Option<(&[u8], &[u8], usize)> {
+    if buf.get(pos) != Some(&b'[') {
+        return None;
+    }
+    let (first, i) = compact_str(buf, pos + 1)?;
+    if buf.get(i) != Some(&b',') {
+        return None;
+    }
+    let (second, i) = compact_str(buf, i + 1)?;
+    if buf.get(i) != Some(&b']') {
+        return None;
+    }
+    Some((first, second, i + 1))
 }
 
 /// A read position in already-validated bytes, for [`for_each_string_row`].

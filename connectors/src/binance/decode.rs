@@ -12,7 +12,7 @@ use crossbar_engine::fixed::REFERENCE_SCALE;
 use super::BinanceMarket;
 use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Members, Value};
+use crate::json::{Members, Value, compact_members, compact_str};
 use crate::wire::{
     Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
 };
@@ -73,40 +73,107 @@ fn instrument(symbols: &mut SymbolTable, f: &Fields<'_>) -> Result<Option<Inst>,
     Ok(lookup(symbols, symbol))
 }
 
+/// What one pass over a frame collected: the payload's members, and the combined-stream
+/// wrapper's parts when there was one.
+#[derive(Default)]
+struct Scan<'a> {
+    f: Fields<'a>,
+    /// The top-level `stream` member.
+    stream: Option<Value<'a>>,
+    /// A `data` object was read into `f`.
+    wrapped: bool,
+    /// A `data` member that is not an object.
+    data_not_object: bool,
+}
+
+/// The fast pass over the compact frames Binance sends: `{"stream":"<name>","data":{...}}`
+/// or a bare payload, no whitespace (see [`compact_members`]). Fills `scan` exactly as
+/// [`scan_general`] would and returns true, or returns false on any other layout or any
+/// defect, `scan` then to be thrown away.
+#[inline(always)]
+fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> bool {
+    const WRAPPER: &[u8] = br#"{"stream":"#;
+    const DATA: &[u8] = br#","data":"#;
+    if frame.starts_with(WRAPPER) {
+        let Some((name, after)) = compact_str(frame, WRAPPER.len()) else {
+            return false;
+        };
+        let at = after + DATA.len();
+        if frame.get(after..at) != Some(DATA) {
+            return false;
+        }
+        let f = &mut scan.f;
+        let Some(end) = compact_members(frame, at, 2, |key, value| f.set(key, value)) else {
+            return false;
+        };
+        if frame.get(end) != Some(&b'}') || end + 1 != frame.len() {
+            return false;
+        }
+        scan.stream = Some(Value::Str(name));
+        scan.wrapped = true;
+        true
+    } else {
+        // A bare payload; `stream` or `data` members make it a (malformed) wrapper, which the
+        // general pass sorts out.
+        let mut wrapper_keys = false;
+        let f = &mut scan.f;
+        let end = compact_members(frame, 0, 1, |key, value| match key {
+            b"stream" | b"data" => wrapper_keys = true,
+            _ => f.set(key, value),
+        });
+        end == Some(frame.len()) && !wrapper_keys
+    }
+}
+
+/// The general pass: any valid JSON layout, every defect named.
+fn scan_general<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> Result<(), DecodeError> {
+    let mut top = Members::new(frame);
+    let Scan { f, stream, wrapped, data_not_object } = scan;
+    // Members up to `data` (or the end) in one tight loop; a combined-stream wrapper's payload
+    // is then read in this same pass. Top-level members seen before `data` are dropped, those
+    // after it ignored.
+    while top.members_until(Some(b"data"), |key, value| {
+        if key == b"stream" {
+            *stream = Some(value);
+        } else if !*wrapped {
+            f.set(key, value);
+        }
+    })? {
+        if let Some(mut data) = top.enter_object()? {
+            *f = Fields::default();
+            data.members_until(None, |key, value| f.set(key, value))?;
+            top.resume(&data)?;
+            *wrapped = true;
+        } else {
+            top.value()?;
+            *data_not_object = true;
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one frame, appending its events to `out`. The caller truncates `out` back unless
 /// this returns `Ok(FrameKind::Market)`.
+///
+/// The compact layout Binance sends takes the fast pass; anything else, and every defect,
+/// the general one, so the outcome is the same either way (`fast` false forces the general
+/// pass, for the differential tests).
+#[inline(always)]
 pub(super) fn decode_frame(
     market: BinanceMarket,
     symbols: &mut SymbolTable,
     frame: &[u8],
     recv_ns: u64,
     out: &mut Vec<MarketEvent>,
+    fast: bool,
 ) -> Result<FrameKind, DecodeError> {
-    let mut top = Members::new(frame);
-    let mut f = Fields::default();
-    let mut stream = None;
-    let mut wrapped = false;
-    let mut data_not_object = false;
-    // Members up to `data` (or the end) in one tight loop; a combined-stream wrapper's payload
-    // is then read in this same pass. Top-level members seen before `data` are dropped, those
-    // after it ignored.
-    while top.members_until(Some(b"data"), |key, value| {
-        if key == b"stream" {
-            stream = Some(value);
-        } else if !wrapped {
-            f.set(key, value);
-        }
-    })? {
-        if let Some(mut data) = top.enter_object()? {
-            f = Fields::default();
-            data.members_until(None, |key, value| f.set(key, value))?;
-            top.resume(&data)?;
-            wrapped = true;
-        } else {
-            top.value()?;
-            data_not_object = true;
-        }
+    let mut scan = Scan::default();
+    if !(fast && scan_compact(frame, &mut scan)) {
+        scan = Scan::default();
+        scan_general(frame, &mut scan)?;
     }
+    let Scan { f, stream, wrapped, data_not_object } = &scan;
+    let (stream, wrapped, data_not_object) = (*stream, *wrapped, *data_not_object);
     let stream = if wrapped || data_not_object || stream.is_some() {
         if data_not_object {
             return Err(DecodeError::WrongType("data"));
@@ -120,7 +187,7 @@ pub(super) fn decode_frame(
         None
     };
     let ctx = Ctx { market, recv_ns, stream };
-    decode_payload(ctx, symbols, &f, out)
+    decode_payload(ctx, symbols, f, out)
 }
 
 /// A payload that names its instrument in `s`, by message kind.

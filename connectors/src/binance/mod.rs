@@ -125,7 +125,21 @@ impl FeedDecoder for BinanceDecoder {
     /// [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
-        decode_market(out, |out| decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out))
+        decode_market(out, |out| decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out, true))
+    }
+}
+
+impl BinanceDecoder {
+    /// [`FeedDecoder::decode`] without the fast pass over compact frames: every frame walked
+    /// by the general scanner. Only for the differential tests that hold the fast pass to it.
+    #[doc(hidden)]
+    pub fn decode_general(
+        &mut self,
+        frame: &[u8],
+        recv_ns: u64,
+        out: &mut Vec<MarketEvent>,
+    ) -> Result<FrameKind, DecodeError> {
+        decode_market(out, |out| decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out, false))
     }
 }
 
