@@ -379,8 +379,12 @@ pub fn compact_members<'a>(
     buf: &'a [u8],
     start: usize,
     level: u32,
+    mut log: Option<&mut PairLog>,
     mut each: impl FnMut(&'a [u8], Value<'a>),
 ) -> Option<usize> {
+    if let Some(log) = log.as_deref_mut() {
+        log.clear();
+    }
     if buf.get(start) != Some(&b'{') || level > MAX_DEPTH {
         return None;
     }
@@ -390,7 +394,7 @@ pub fn compact_members<'a>(
     }
     loop {
         let (key, at) = compact_key(buf, pos)?;
-        let (value, end) = compact_value(buf, at, level + 1)?;
+        let (value, end) = compact_value(buf, at, level + 1, log.as_deref_mut())?;
         each(key, value);
         match buf.get(end) {
             Some(b',') => pos = end + 1,
@@ -432,7 +436,7 @@ fn compact_key(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
 
 /// A value at `pos` (no whitespace before it) whose containers sit at nesting `level`.
 #[inline(always)]
-fn compact_value(buf: &[u8], pos: usize, level: u32) -> Option<(Value<'_>, usize)> {
+fn compact_value<'a>(buf: &'a [u8], pos: usize, level: u32, log: Option<&mut PairLog>) -> Option<(Value<'a>, usize)> {
     match buf.get(pos)? {
         b'"' => {
             let end = plain_run_end(buf, pos + 1);
@@ -443,7 +447,7 @@ fn compact_value(buf: &[u8], pos: usize, level: u32) -> Option<(Value<'_>, usize
             }
         }
         b'[' => {
-            let end = match compact_rows(buf, pos) {
+            let end = match compact_rows(buf, pos, log) {
                 Some(end) if level < MAX_DEPTH => end,
                 _ => skip_container(buf, pos, level).ok()?,
             };
@@ -459,9 +463,41 @@ fn compact_value(buf: &[u8], pos: usize, level: u32) -> Option<(Value<'_>, usize
 
 /// The end of the compact array of arrays of escape-free strings opening at `pos` (a book
 /// side: `[["1.5","2"],["1.4","3"]]`, or `[]`), which is then well-formed JSON two levels
-/// deep; `None` for anything else.
+/// deep; `None` for anything else. With a `log`, an array whose rows are all pairs of strings
+/// is kept in it, when there is room.
 #[inline(always)]
-fn compact_rows(buf: &[u8], pos: usize) -> Option<usize> {
+fn compact_rows(buf: &[u8], pos: usize, log: Option<&mut PairLog>) -> Option<usize> {
+    let Some(log) = log else {
+        return scan_rows(buf, pos, |_, _| {});
+    };
+    let first = log.len;
+    let mut pairs = log.arrays_len < PAIR_LOG_ARRAYS;
+    let end = scan_rows(buf, pos, |row, width| {
+        pairs &= width == 2;
+        if pairs {
+            match log.rows.get_mut(log.len) {
+                Some(slot) => {
+                    *slot = row;
+                    log.len += 1;
+                }
+                None => pairs = false,
+            }
+        }
+    });
+    match (end, log.arrays.get_mut(log.arrays_len)) {
+        (Some(_), Some(slot)) if pairs => {
+            *slot = PairArray { at: pos, first, rows: log.len - first };
+            log.arrays_len += 1;
+        }
+        _ => log.len = first,
+    }
+    end
+}
+
+/// [`compact_rows`]' scan: `row(offsets, width)` after each row, with the offsets of its first
+/// two strings' contents (start, end, start, end; zero when absent) and its number of strings.
+#[inline(always)]
+fn scan_rows(buf: &[u8], pos: usize, mut row: impl FnMut([u32; 4], usize)) -> Option<usize> {
     let mut i = pos + 1;
     if buf.get(i) == Some(&b']') {
         return Some(i + 1);
@@ -471,19 +507,90 @@ fn compact_rows(buf: &[u8], pos: usize) -> Option<usize> {
             return None;
         }
         i += 1;
+        let mut offsets = [0u32; 4];
+        let mut width = 0;
         loop {
-            i = compact_str(buf, i)?.1;
+            let (s, after) = compact_str(buf, i)?;
+            if let Some(pair) = offsets.get_mut(2 * width..2 * width + 2) {
+                let start = u32::try_from(i + 1).ok()?;
+                pair.copy_from_slice(&[start, start + u32::try_from(s.len()).ok()?]);
+            }
+            width += 1;
+            i = after;
             match buf.get(i) {
                 Some(b',') => i += 1,
                 Some(b']') => break,
                 _ => return None,
             }
         }
+        row(offsets, width);
         match buf.get(i + 1) {
             Some(b',') => i += 2,
             Some(b']') => return Some(i + 2),
             _ => return None,
         }
+    }
+}
+
+/// Rows one [`PairLog`] holds; a longer book side is walked again instead.
+pub const PAIR_LOG_ROWS: usize = 64;
+/// Arrays one [`PairLog`] holds.
+pub const PAIR_LOG_ARRAYS: usize = 4;
+
+/// One array kept in a [`PairLog`].
+#[derive(Clone, Copy, Debug, Default)]
+struct PairArray {
+    /// Offset of its `[` in the frame.
+    at: usize,
+    /// Its first row in `rows`.
+    first: usize,
+    /// Its number of rows.
+    rows: usize,
+}
+
+/// Where [`compact_members`] keeps the rows of the book-level arrays it validates, so that a
+/// decoder reads the levels from it instead of walking the array a second time. Offsets into
+/// the frame, so it can live in the decoder and be reused frame after frame without
+/// initialising it again; every `compact_members` call clears it.
+#[derive(Clone, Debug)]
+pub struct PairLog {
+    /// Per row: start and end of the first string's contents, then of the second's.
+    rows: [[u32; 4]; PAIR_LOG_ROWS],
+    len: usize,
+    arrays: [PairArray; PAIR_LOG_ARRAYS],
+    arrays_len: usize,
+}
+
+impl Default for PairLog {
+    fn default() -> Self {
+        Self { rows: [[0; 4]; PAIR_LOG_ROWS], len: 0, arrays: [PairArray::default(); PAIR_LOG_ARRAYS], arrays_len: 0 }
+    }
+}
+
+impl PairLog {
+    /// Forgets every array.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.arrays_len = 0;
+    }
+
+    /// The rows of `array`, a [`Value::Array`] slice of `buf` returned by the last
+    /// [`compact_members`] call on `buf` with this log, as `(first string, second string)`:
+    /// `Some` when every row was exactly two escape-free strings and all were kept, `None`
+    /// otherwise (walk it with [`for_each_string_row`] then).
+    #[inline]
+    pub fn pairs<'a>(&self, buf: &'a [u8], array: &'a [u8]) -> Option<impl Iterator<Item = (&'a [u8], &'a [u8])>> {
+        let at = (array.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if !core::ptr::eq(buf.get(at..at.checked_add(array.len())?)?, array) {
+            return None;
+        }
+        let kept = self.arrays.get(..self.arrays_len)?.iter().find(|a| a.at == at)?;
+        let rows = self.rows.get(kept.first..kept.first + kept.rows)?;
+        Some(rows.iter().map(move |&[a, b, c, d]| {
+            let s = |from: u32, to: u32| buf.get(from as usize..to as usize).unwrap_or_default();
+            (s(a, b), s(c, d))
+        }))
     }
 }
 

@@ -16,7 +16,7 @@ use crossbar_connectors::bybit::{BybitCategory, BybitDecoder};
 use crossbar_connectors::decode_tool::{VENUES, run_decode};
 use crossbar_connectors::eth::decode_notification_line;
 use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
-use crossbar_connectors::json::{Elements, Members, Value, compact_members, for_each_string_row, validate};
+use crossbar_connectors::json::{Elements, Members, PairLog, Value, compact_members, for_each_string_row, validate};
 use crossbar_connectors::okx::OkxDecoder;
 use crossbar_engine::event::MarketEvent;
 use crossbar_engine::fixed::Scale;
@@ -286,10 +286,18 @@ proptest! {
     #[test]
     fn compact_members_match_the_walker(doc in compact_mutated()) {
         let mut got = Vec::new();
-        if let Some(end) = compact_members(&doc, 0, 1, |k, v| got.push((k.to_vec(), v))) {
+        let mut log = PairLog::default();
+        if let Some(end) = compact_members(&doc, 0, 1, Some(&mut log), |k, v| got.push((k.to_vec(), v))) {
             let mut want = Vec::new();
             let result = Members::new(&doc[..end]).members_until(None, |k, v| want.push((k.to_vec(), v)));
             prop_assert_eq!(result, Ok(false), "{}", String::from_utf8_lossy(&doc));
+            // The rows it kept are those of the shape-checked walk of a side of pairs.
+            for (_, value) in &got {
+                let Value::Array(array) = *value else { continue };
+                let Some(kept) = log.pairs(&doc, array) else { continue };
+                let kept: Rows = kept.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+                prop_assert_eq!(Ok(kept), rows_reference(array, 2, true));
+            }
             prop_assert_eq!(got, want);
         }
     }
@@ -359,15 +367,27 @@ proptest! {
 /// an escaped key) and yields what the walker yields.
 #[test]
 fn compact_members_take_every_compact_fixture() {
-    let mut objects = 0;
+    let (mut objects, mut kept_sides) = (0, 0);
     for doc in compact_seeds().iter().filter(|d| d.first() == Some(&b'{')) {
         let mut got = Vec::new();
-        let end = compact_members(doc, 0, 1, |k, v| got.push((k.to_vec(), v)));
+        let mut log = PairLog::default();
+        let end = compact_members(doc, 0, 1, Some(&mut log), |k, v| got.push((k.to_vec(), v)));
         assert_eq!(end, Some(doc.len()), "{}", String::from_utf8_lossy(doc));
+        for (_, value) in &got {
+            if let Value::Array(array) = *value {
+                if let Some(rows) = log.pairs(doc, array) {
+                    let rows: Rows = rows.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+                    assert_eq!(Ok(rows), rows_reference(array, 2, true));
+                    kept_sides += 1;
+                }
+            }
+        }
         let mut want = Vec::new();
         assert_eq!(Members::new(doc).members_until(None, |k, v| want.push((k.to_vec(), v))), Ok(false));
         assert_eq!(got, want);
         objects += 1;
     }
     assert!(objects >= 80, "{objects} compact objects");
+    // Book sides of the Binance depth fixtures (bare and wrapped), Bybit's and the bench's.
+    assert!(kept_sides >= 10, "{kept_sides} book sides kept as pairs");
 }

@@ -5,16 +5,17 @@
 //! wins) and the message is interpreted after the object has been read and validated whole.
 
 use crossbar_engine::event::{
-    BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
+    BookChunk, BookUpdateKind, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
 use crossbar_engine::fixed::REFERENCE_SCALE;
 
 use super::BinanceMarket;
 use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Members, Value, compact_members, compact_str};
+use crate::json::{Members, PairLog, Value, compact_members, compact_str};
 use crate::wire::{
-    Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
+    BookWriter, Inst, LevelShape, event, lookup, member_slots, px, qty, req_px, req_qty, req_rate, req_u64, required,
+    write_book,
 };
 
 /// Longest symbol taken from a stream name; Binance symbols are far shorter.
@@ -64,6 +65,16 @@ struct Ctx<'a> {
     recv_ns: u64,
     /// The combined-stream name, when the payload came wrapped.
     stream: Option<&'a [u8]>,
+    /// The book levels the fast pass kept, when it took the frame.
+    levels: Option<Levels<'a>>,
+}
+
+/// The book-level rows the fast pass kept while it validated them, read instead of walking
+/// the arrays again.
+#[derive(Clone, Copy)]
+struct Levels<'a> {
+    frame: &'a [u8],
+    log: &'a PairLog,
 }
 
 /// The instrument named by the payload's `s`; `None` when it is not tracked.
@@ -91,7 +102,7 @@ struct Scan<'a> {
 /// [`scan_general`] would and returns true, or returns false on any other layout or any
 /// defect, `scan` then to be thrown away.
 #[inline(always)]
-fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> bool {
+fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>, log: &mut PairLog) -> bool {
     const WRAPPER: &[u8] = br#"{"stream":"#;
     const DATA: &[u8] = br#","data":"#;
     if frame.starts_with(WRAPPER) {
@@ -103,7 +114,7 @@ fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> bool {
             return false;
         }
         let f = &mut scan.f;
-        let Some(end) = compact_members(frame, at, 2, |key, value| f.set(key, value)) else {
+        let Some(end) = compact_members(frame, at, 2, Some(log), |key, value| f.set(key, value)) else {
             return false;
         };
         if frame.get(end) != Some(&b'}') || end + 1 != frame.len() {
@@ -117,7 +128,7 @@ fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> bool {
         // general pass sorts out.
         let mut wrapper_keys = false;
         let f = &mut scan.f;
-        let end = compact_members(frame, 0, 1, |key, value| match key {
+        let end = compact_members(frame, 0, 1, Some(log), |key, value| match key {
             b"stream" | b"data" => wrapper_keys = true,
             _ => f.set(key, value),
         });
@@ -165,10 +176,16 @@ pub(super) fn decode_frame(
     frame: &[u8],
     recv_ns: u64,
     out: &mut Vec<MarketEvent>,
-    fast: bool,
+    log: Option<&mut PairLog>,
 ) -> Result<FrameKind, DecodeError> {
     let mut scan = Scan::default();
-    if !(fast && scan_compact(frame, &mut scan)) {
+    let mut levels = None;
+    if let Some(log) = log {
+        if scan_compact(frame, &mut scan, log) {
+            levels = Some(Levels { frame, log: &*log });
+        }
+    }
+    if levels.is_none() {
         scan = Scan::default();
         scan_general(frame, &mut scan)?;
     }
@@ -186,7 +203,7 @@ pub(super) fn decode_frame(
     } else {
         None
     };
-    let ctx = Ctx { market, recv_ns, stream };
+    let ctx = Ctx { market, recv_ns, stream, levels };
     decode_payload(ctx, symbols, f, out)
 }
 
@@ -272,6 +289,21 @@ fn depth_update(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEv
         if ctx.stream.is_some_and(is_partial_depth_stream) { BookUpdateKind::Snapshot } else { BookUpdateKind::Delta };
     let template =
         event(inst, ctx.recv_ns, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
+    if let (Some(levels), Value::Array(b), Value::Array(a)) = (ctx.levels, bids, asks) {
+        let frame = levels.frame;
+        if let (Some(b), Some(a)) = (levels.log.pairs(frame, b), levels.log.pairs(frame, a)) {
+            // Both sides were kept as pairs of strings: the same levels, parsed in the same
+            // order, as `write_book` would read from the arrays.
+            let mut writer = BookWriter::new(out, template, kind);
+            for (side, field, rows) in [(Side::Buy, "b", b), (Side::Sell, "a", a)] {
+                for (price, size) in rows {
+                    writer.push(side, Level { px: px(price, field, inst.px)?, qty: qty(size, field, inst.qty)? });
+                }
+            }
+            writer.finish();
+            return Ok(());
+        }
+    }
     write_book(out, template, kind, inst, LevelShape::PAIR, (bids, "b"), (asks, "a"))
 }
 
