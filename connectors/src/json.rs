@@ -101,6 +101,18 @@ pub fn parse_u64(num: &[u8], field: &'static str) -> Result<u64, DecodeError> {
     if num.is_empty() {
         return Err(DecodeError::BadInteger(field));
     }
+    // Up to 19 digits cannot overflow: no checks but the digit test.
+    if num.len() <= 19 {
+        let mut acc: u64 = 0;
+        for &b in num {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(DecodeError::BadInteger(field));
+            }
+            acc = acc * 10 + u64::from(d);
+        }
+        return Ok(acc);
+    }
     let mut acc: u64 = 0;
     for &b in num {
         let d = b.wrapping_sub(b'0');
@@ -205,8 +217,22 @@ fn scan_string(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError
     }
 }
 
+/// Index of the first byte at or after `i` that is not an ASCII digit, or `buf.len()`. Eight
+/// bytes at a time (venue times have 13 digits): a byte is flagged when it is below `0`
+/// (the subtraction borrows), above `9` (adding 0x46 reaches the high bit) or has its high bit
+/// set; false flags only ever sit above a true one, so the lowest flag is exact.
 #[inline(always)]
 fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let v = u64::from_le_bytes(word);
+        let flags = (v.wrapping_sub(ONES * 0x30) | v.wrapping_add(ONES * 0x46) | v) & HIGH;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while let Some(b'0'..=b'9') = buf.get(i) {
         i += 1;
     }
@@ -1140,6 +1166,26 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        #[test]
+        fn skip_digits_matches_a_byte_loop(
+            buf in proptest::collection::vec(proptest::prop_oneof![
+                20 => proptest::sample::select(&b"0123456789"[..]),
+                1 => proptest::prelude::any::<u8>(),
+                1 => proptest::sample::select(&[b'/', b':', 0x2f, 0x3a, 0x7f, 0x80, 0xb0, 0xb9, 0xba, 0xff, 0x00][..]),
+            ], 0..48),
+            start in 0usize..48,
+        ) {
+            let start = start.min(buf.len());
+            let naive = buf[start..].iter().position(|c| !c.is_ascii_digit()).map_or(buf.len(), |p| start + p);
+            proptest::prop_assert_eq!(skip_digits(&buf, start), naive);
+        }
+
+        #[test]
+        fn parse_u64_matches_the_standard_parser(num in "[0-9]{0,22}|[0-9+a-]{1,4}") {
+            let want = if num.bytes().all(|b| b.is_ascii_digit()) { num.parse::<u64>().ok() } else { None };
+            proptest::prop_assert_eq!(parse_u64(num.as_bytes(), "n").ok(), want);
+        }
+
         #[test]
         fn plain_run_end_matches_a_byte_loop(
             buf in proptest::collection::vec(proptest::prop_oneof![
