@@ -607,16 +607,21 @@ impl PairLog {
     /// otherwise (walk it with [`for_each_string_row`] then).
     #[inline]
     pub fn pairs<'a>(&self, buf: &'a [u8], array: &'a [u8]) -> Option<impl Iterator<Item = (&'a [u8], &'a [u8])>> {
+        let rows = self.rows(buf, array)?;
+        Some(rows.map(move |[a, b, c, d]| (buf.get(a..b).unwrap_or_default(), buf.get(c..d).unwrap_or_default())))
+    }
+
+    /// As [`PairLog::pairs`], each row as the offsets in `buf` of its two strings' contents:
+    /// `[start, end, start, end]`.
+    #[inline]
+    pub fn rows<'a>(&'a self, buf: &[u8], array: &[u8]) -> Option<impl Iterator<Item = [usize; 4]> + 'a> {
         let at = (array.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
         if !core::ptr::eq(buf.get(at..at.checked_add(array.len())?)?, array) {
             return None;
         }
         let kept = self.arrays.get(..self.arrays_len)?.iter().find(|a| a.at == at)?;
         let rows = self.rows.get(kept.first..kept.first + kept.rows)?;
-        Some(rows.iter().map(move |&[a, b, c, d]| {
-            let s = |from: u32, to: u32| buf.get(from as usize..to as usize).unwrap_or_default();
-            (s(a, b), s(c, d))
-        }))
+        Some(rows.iter().map(|r| r.map(|o| o as usize)))
     }
 }
 

@@ -7,14 +7,14 @@
 use crossbar_engine::event::{
     BookChunk, BookUpdateKind, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
-use crossbar_engine::fixed::REFERENCE_SCALE;
+use crossbar_engine::fixed::{Px, Qty, REFERENCE_SCALE};
 
 use super::BinanceMarket;
 use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
 use crate::json::{Members, PairLog, Value, compact_members, compact_str};
 use crate::wire::{
-    BookWriter, Inst, LevelShape, event, lookup, member_slots, px, qty, req_px, req_qty, req_rate, req_u64, required,
+    BookWriter, Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required,
     write_book,
 };
 
@@ -291,13 +291,17 @@ fn depth_update(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEv
         event(inst, ctx.recv_ns, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
     if let (Some(levels), Value::Array(b), Value::Array(a)) = (ctx.levels, bids, asks) {
         let frame = levels.frame;
-        if let (Some(b), Some(a)) = (levels.log.pairs(frame, b), levels.log.pairs(frame, a)) {
+        if let (Some(b), Some(a)) = (levels.log.rows(frame, b), levels.log.rows(frame, a)) {
             // Both sides were kept as pairs of strings: the same levels, parsed in the same
-            // order, as `write_book` would read from the arrays.
+            // order and with the same results, as `write_book` would read from the arrays
+            // (`parse_at` takes a short string as one word of the frame).
             let mut writer = BookWriter::new(out, template, kind);
             for (side, field, rows) in [(Side::Buy, "b", b), (Side::Sell, "a", a)] {
-                for (price, size) in rows {
-                    writer.push(side, Level { px: px(price, field, inst.px)?, qty: qty(size, field, inst.qty)? });
+                let bad = |source| DecodeError::BadNumber { field, source };
+                for [p0, p1, q0, q1] in rows {
+                    let px = Px::parse_at(frame, p0, p1, inst.px).map_err(bad)?;
+                    let qty = Qty::parse_at(frame, q0, q1, inst.qty).map_err(bad)?;
+                    writer.push(side, Level { px, qty });
                 }
             }
             writer.finish();
