@@ -141,6 +141,9 @@ const FAST_DIGITS: usize = 18;
 /// Some(m) is always exactly what [`parse_reference`] returns; a property test holds it to that.
 #[inline(always)]
 fn parse_plain(s: &[u8], scale: u8) -> Option<i64> {
+    if let Some(m) = parse_two_words(s, scale) {
+        return Some(m);
+    }
     let scale = usize::from(scale);
     // Integer part, byte by byte (prices have a handful of integer digits).
     let mut acc: u64 = 0;
@@ -233,6 +236,42 @@ fn parse_word(word: u64, len: usize, scale: u8) -> Option<i64> {
     let pad = 8 - n;
     let padded = if pad == 0 { digits } else { (digits << (8 * pad)) | (ONES * 0x30 & low_bytes(pad)) };
     let m = i64::try_from(eight_digits(padded)?).ok()?;
+    m.checked_mul(*POW10.get(usize::from(scale) - frac)?)
+}
+
+/// The mantissa of a plain decimal of 9 to 16 characters with its point among the first
+/// eight and at most eight (and at most `scale`) fraction digits (`"25.35190000"`), read as
+/// two overlapping words of `s` (its first and its last eight bytes); `None` for anything else
+/// (the byte-wise path then decides). Some(m) is always exactly what [`parse_reference`]
+/// returns: the property test of [`parse_mantissa`] holds it to that.
+#[inline(always)]
+fn parse_two_words(s: &[u8], scale: u8) -> Option<i64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let len = s.len();
+    if !(9..=16).contains(&len) {
+        return None;
+    }
+    let lo = u64::from_le_bytes(*s.first_chunk::<8>()?);
+    let hi = u64::from_le_bytes(*s.last_chunk::<8>()?);
+    let x = lo ^ (ONES * u64::from(b'.'));
+    let points = x.wrapping_sub(ONES) & !x & HIGH;
+    if points == 0 {
+        return None;
+    }
+    // The first '.' (exact: false flags only sit above it), at 1..=7.
+    let p = (points.trailing_zeros() / 8) as usize;
+    let frac = len - p - 1;
+    if p == 0 || frac > 8 || frac > usize::from(scale) {
+        return None;
+    }
+    // Integer digits: the low `p` bytes of `lo`, padded in front with '0's.
+    let int = eight_digits((lo << (8 * (8 - p))) | (ONES * 0x30 & low_bytes(8 - p)))?;
+    // Fraction digits: the top `frac` bytes of `hi` (a second '.' is refused here).
+    let f = if frac == 8 { hi } else { (hi >> (8 * (8 - frac))) << (8 * (8 - frac)) | (ONES * 0x30 & low_bytes(8 - frac)) };
+    let f = eight_digits(f)?;
+    // int < 10^7 and f < 10^8: no overflow before the scale's power.
+    let m = i64::try_from(int * POW10.get(frac).copied()?.unsigned_abs() + f).ok()?;
     m.checked_mul(*POW10.get(usize::from(scale) - frac)?)
 }
 
@@ -525,6 +564,15 @@ mod tests {
             proptest::prop_assert_eq!(Rate::parse_at(&buf, 0, s.len(), sc), Rate::parse(s.as_bytes(), sc), "{}", s);
         }
 
+        /// Venue-length prices (9 to 16 characters, the two-word path) agree with the
+        /// reference, valid or not.
+        #[test]
+        fn two_word_path_equals_the_reference(s in "[0-9]{1,8}\\.?[0-9.x]{0,9}", scale in 0u8..=18) {
+            let sc = s_(scale);
+            proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, false), parse_reference(s.as_bytes(), sc, false), "{}", s);
+            proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, true), parse_reference(s.as_bytes(), sc, true), "{}", s);
+        }
+
         /// Eight-digit chunks with one byte anywhere in 0..=255 are refused unless all digits.
         #[test]
         fn eight_digits_checks_every_byte(digits in proptest::array::uniform8(b'0'..=b'9'), at in 0usize..8, byte in proptest::num::u8::ANY) {
@@ -563,6 +611,10 @@ mod tests {
         assert_eq!(Qty::parse_at(frame, 12, 17, s(2)), Ok(Qty(125)));
         assert_eq!(Qty::parse_at(frame, 12, 17, s(1)), Err(FixedError::TooManyDecimals { scale: 1 }));
         assert_eq!(Px::parse_at(frame, 30, 40, s(1)), Err(FixedError::Empty));
+        assert_eq!(parse_two_words(b"25.35190000", 8), Some(2_535_190_000));
+        assert_eq!(parse_two_words(b"1234567.12345678", 8), Some(123_456_712_345_678));
+        assert_eq!(parse_two_words(b"25.35190000", 7), None);
+        assert_eq!(parse_two_words(b"25.3519.000", 8), None);
     }
 
     #[test]
