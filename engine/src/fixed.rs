@@ -268,7 +268,8 @@ fn parse_two_words(s: &[u8], scale: u8) -> Option<i64> {
     // Integer digits: the low `p` bytes of `lo`, padded in front with '0's.
     let int = eight_digits((lo << (8 * (8 - p))) | (ONES * 0x30 & low_bytes(8 - p)))?;
     // Fraction digits: the top `frac` bytes of `hi` (a second '.' is refused here).
-    let f = if frac == 8 { hi } else { (hi >> (8 * (8 - frac))) << (8 * (8 - frac)) | (ONES * 0x30 & low_bytes(8 - frac)) };
+    let f =
+        if frac == 8 { hi } else { (hi >> (8 * (8 - frac))) << (8 * (8 - frac)) | (ONES * 0x30 & low_bytes(8 - frac)) };
     let f = eight_digits(f)?;
     // int < 10^7 and f < 10^8: no overflow before the scale's power.
     let m = i64::try_from(int * POW10.get(frac).copied()?.unsigned_abs() + f).ok()?;

@@ -14,8 +14,7 @@ use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
 use crate::json::{Members, PairLog, Value, compact_members, compact_str};
 use crate::wire::{
-    BookWriter, Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required,
-    write_book,
+    BookWriter, Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
 };
 
 /// Longest symbol taken from a stream name; Binance symbols are far shorter.

@@ -128,7 +128,9 @@ impl FeedDecoder for BinanceDecoder {
     /// [`DecodeError::BadInteger`] for an id or time that is not a `u64`.
     #[inline]
     fn decode(&mut self, frame: &mut [u8], recv_ns: u64, out: &mut Vec<MarketEvent>) -> Result<FrameKind, DecodeError> {
-        decode_market(out, |out| decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out, Some(&mut self.levels)))
+        decode_market(out, |out| {
+            decode::decode_frame(self.market, &mut self.symbols, frame, recv_ns, out, Some(&mut self.levels))
+        })
     }
 }
 
