@@ -448,10 +448,12 @@ pub fn compact_str(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
 /// one byte, which is checked without a scan.
 #[inline(always)]
 fn compact_key(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    if let Some(&[b'"', k, b'"', b':']) = buf.get(pos..pos + 4) {
-        if k >= 0x20 && k != b'"' && k != b'\\' {
-            return Some((buf.get(pos + 1..pos + 2)?, pos + 4));
-        }
+    if let Some(&[b'"', k, b'"', b':']) = buf.get(pos..pos + 4)
+        && k >= 0x20
+        && k != b'"'
+        && k != b'\\'
+    {
+        return Some((buf.get(pos + 1..pos + 2)?, pos + 4));
     }
     let (key, end) = compact_str(buf, pos)?;
     if buf.get(end) != Some(&b':') {

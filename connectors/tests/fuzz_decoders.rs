@@ -374,12 +374,12 @@ fn compact_members_take_every_compact_fixture() {
         let end = compact_members(doc, 0, 1, Some(&mut log), |k, v| got.push((k.to_vec(), v)));
         assert_eq!(end, Some(doc.len()), "{}", String::from_utf8_lossy(doc));
         for (_, value) in &got {
-            if let Value::Array(array) = *value {
-                if let Some(rows) = log.pairs(doc, array) {
-                    let rows: Rows = rows.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
-                    assert_eq!(Ok(rows), rows_reference(array, 2, true));
-                    kept_sides += 1;
-                }
+            if let Value::Array(array) = *value
+                && let Some(rows) = log.pairs(doc, array)
+            {
+                let rows: Rows = rows.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+                assert_eq!(Ok(rows), rows_reference(array, 2, true));
+                kept_sides += 1;
             }
         }
         let mut want = Vec::new();

@@ -234,7 +234,7 @@ fn parse_word(word: u64, len: usize, scale: u8) -> Option<i64> {
     }
     // `n` is 1..=8: pad in front (the low bytes) with '0's.
     let pad = 8 - n;
-    let padded = if pad == 0 { digits } else { (digits << (8 * pad)) | (ONES * 0x30 & low_bytes(pad)) };
+    let padded = if pad == 0 { digits } else { (digits << (8 * pad)) | ((ONES * 0x30) & low_bytes(pad)) };
     let m = i64::try_from(eight_digits(padded)?).ok()?;
     m.checked_mul(*POW10.get(usize::from(scale) - frac)?)
 }
@@ -266,10 +266,13 @@ fn parse_two_words(s: &[u8], scale: u8) -> Option<i64> {
         return None;
     }
     // Integer digits: the low `p` bytes of `lo`, padded in front with '0's.
-    let int = eight_digits((lo << (8 * (8 - p))) | (ONES * 0x30 & low_bytes(8 - p)))?;
+    let int = eight_digits((lo << (8 * (8 - p))) | ((ONES * 0x30) & low_bytes(8 - p)))?;
     // Fraction digits: the top `frac` bytes of `hi` (a second '.' is refused here).
-    let f =
-        if frac == 8 { hi } else { (hi >> (8 * (8 - frac))) << (8 * (8 - frac)) | (ONES * 0x30 & low_bytes(8 - frac)) };
+    let f = if frac == 8 {
+        hi
+    } else {
+        ((hi >> (8 * (8 - frac))) << (8 * (8 - frac))) | ((ONES * 0x30) & low_bytes(8 - frac))
+    };
     let f = eight_digits(f)?;
     // int < 10^7 and f < 10^8: no overflow before the scale's power.
     let m = i64::try_from(int * POW10.get(frac).copied()?.unsigned_abs() + f).ok()?;
@@ -434,13 +437,11 @@ macro_rules! fixed_type {
             /// As [`Self::parse`] on the slice.
             #[inline(always)]
             pub fn parse_at(buf: &[u8], start: usize, end: usize, scale: Scale) -> Result<Self, FixedError> {
-                if !$signed {
-                    let word = buf.get(start..start.wrapping_add(8)).and_then(|w| <[u8; 8]>::try_from(w).ok());
-                    if let Some(word) = word {
-                        if let Some(m) = parse_word(u64::from_le_bytes(word), end.wrapping_sub(start), scale.0) {
-                            return Ok(Self(m));
-                        }
-                    }
+                if !$signed
+                    && let Some(word) = buf.get(start..start.wrapping_add(8)).and_then(|w| <[u8; 8]>::try_from(w).ok())
+                    && let Some(m) = parse_word(u64::from_le_bytes(word), end.wrapping_sub(start), scale.0)
+                {
+                    return Ok(Self(m));
                 }
                 Self::parse(buf.get(start..end).unwrap_or_default(), scale)
             }

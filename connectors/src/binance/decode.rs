@@ -179,10 +179,10 @@ pub(super) fn decode_frame(
 ) -> Result<FrameKind, DecodeError> {
     let mut scan = Scan::default();
     let mut levels = None;
-    if let Some(log) = log {
-        if scan_compact(frame, &mut scan, log) {
-            levels = Some(Levels { frame, log: &*log });
-        }
+    if let Some(log) = log
+        && scan_compact(frame, &mut scan, log)
+    {
+        levels = Some(Levels { frame, log: &*log });
     }
     if levels.is_none() {
         scan = Scan::default();
