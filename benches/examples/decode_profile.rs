@@ -6,7 +6,8 @@
 //! valgrind --tool=callgrind ./target/release/examples/decode_profile book_ticker 100000
 //! ```
 //!
-//! Kinds: `book_ticker`, `depth_5x5`, `px_parse`, `serde_book_ticker` (the serde_json baseline), `validate` / `members` (the scanner alone on
+//! Kinds: `book_ticker`, `depth_5x5` (and `book_ticker_stream`, `depth_5x5_stream`: the same in
+//! the combined-stream wrapper), `px_parse`, `serde_book_ticker` (the serde_json baseline), `validate` / `members` (the scanner alone on
 //! the book ticker). Instructions per message ≈ total / N.
 
 use std::hint::black_box;
@@ -20,6 +21,9 @@ const BOOK_TICKER: &[u8] =
     br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#;
 const DEPTH_5_5: &[u8] = br#"{"e":"depthUpdate","E":1764000000123,"T":1764000000121,"s":"BTCUSDT","U":9001,"u":9004,"pu":9000,"b":[["65000.1","1.250"],["65000.0","0.004"],["64999.9","3.100"],["64999.8","0.020"],["64999.7","7.000"]],"a":[["65000.2","0.800"],["65000.3","2.000"],["65000.4","0.015"],["65000.5","4.400"],["65000.6","1.000"]]}"#;
 
+const BOOK_TICKER_STREAM: &[u8] = br#"{"stream":"bnbusdt@bookTicker","data":{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}}"#;
+const DEPTH_5_5_STREAM: &[u8] = br#"{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1764000000123,"T":1764000000121,"s":"BTCUSDT","U":9001,"u":9004,"pu":9000,"b":[["65000.1","1.250"],["65000.0","0.004"],["64999.9","3.100"],["64999.8","0.020"],["64999.7","7.000"]],"a":[["65000.2","0.800"],["65000.3","2.000"],["65000.4","0.015"],["65000.5","4.400"],["65000.6","1.000"]]}}"#;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "book_ticker".into());
@@ -28,6 +32,9 @@ fn main() {
     let (raw, market, px, qty) = match kind.as_str() {
         "book_ticker" => (BOOK_TICKER, BinanceMarket::Spot, s(8), s(8)),
         "depth_5x5" => (DEPTH_5_5, BinanceMarket::UsdM, s(1), s(3)),
+        // The same payloads in the combined-stream wrapper the I/O thread receives.
+        "book_ticker_stream" => (BOOK_TICKER_STREAM, BinanceMarket::Spot, s(8), s(8)),
+        "depth_5x5_stream" => (DEPTH_5_5_STREAM, BinanceMarket::UsdM, s(1), s(3)),
         "validate" => {
             let mut ok = 0usize;
             for _ in 0..n {

@@ -101,6 +101,18 @@ pub fn parse_u64(num: &[u8], field: &'static str) -> Result<u64, DecodeError> {
     if num.is_empty() {
         return Err(DecodeError::BadInteger(field));
     }
+    // Up to 19 digits cannot overflow: no checks but the digit test.
+    if num.len() <= 19 {
+        let mut acc: u64 = 0;
+        for &b in num {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(DecodeError::BadInteger(field));
+            }
+            acc = acc * 10 + u64::from(d);
+        }
+        return Ok(acc);
+    }
     let mut acc: u64 = 0;
     for &b in num {
         let d = b.wrapping_sub(b'0');
@@ -205,8 +217,22 @@ fn scan_string(buf: &[u8], pos: usize) -> Result<(Value<'_>, usize), DecodeError
     }
 }
 
+/// Index of the first byte at or after `i` that is not an ASCII digit, or `buf.len()`. Eight
+/// bytes at a time (venue times have 13 digits): a byte is flagged when it is below `0`
+/// (the subtraction borrows), above `9` (adding 0x46 reaches the high bit) or has its high bit
+/// set; false flags only ever sit above a true one, so the lowest flag is exact.
 #[inline(always)]
 fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let v = u64::from_le_bytes(word);
+        let flags = (v.wrapping_sub(ONES * 0x30) | v.wrapping_add(ONES * 0x46) | v) & HIGH;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while let Some(b'0'..=b'9') = buf.get(i) {
         i += 1;
     }
@@ -360,6 +386,247 @@ fn read_value(buf: &[u8], pos: usize, level: u32) -> Result<(Value<'_>, usize), 
     }
 }
 
+/// The fast path for the compact objects venues send (`{"k":v,"k":v}`, no whitespace):
+/// reads the object whose `{` is at `start` and calls `each(key, value)` for every member in
+/// wire order, exactly as [`Members::members_until`] (with no stop key) would on the same
+/// bytes; returns the offset after the closing `}`. `level` is the object's nesting level
+/// (1 for a whole frame).
+///
+/// It accepts only a subset of JSON: no whitespace anywhere, escape-free keys, any scalar
+/// value, containers validated as usual (book-level arrays such as `[["1.5","2"],["1.4","3"]]`
+/// through a cheaper loop that validates while it scans). On anything else, or on any defect,
+/// it returns `None` and the caller must start again with [`Members`], which accepts the
+/// remaining valid JSON and names every defect: `each` may have been called for some members
+/// by then, so the caller drops what it collected. `Some` is only returned for bytes that are
+/// a well-formed object, so the fast path never accepts what the walker refuses; a
+/// differential fuzz target holds the two equal.
+#[inline(always)]
+pub fn compact_members<'a>(
+    buf: &'a [u8],
+    start: usize,
+    level: u32,
+    mut log: Option<&mut PairLog>,
+    mut each: impl FnMut(&'a [u8], Value<'a>),
+) -> Option<usize> {
+    if let Some(log) = log.as_deref_mut() {
+        log.clear();
+    }
+    if buf.get(start) != Some(&b'{') || level > MAX_DEPTH {
+        return None;
+    }
+    let mut pos = start + 1;
+    if buf.get(pos) == Some(&b'}') {
+        return Some(pos + 1);
+    }
+    loop {
+        let (key, at) = compact_key(buf, pos)?;
+        let (value, end) = compact_value(buf, at, level + 1, log.as_deref_mut())?;
+        each(key, value);
+        match buf.get(end) {
+            Some(b',') => pos = end + 1,
+            Some(b'}') => return Some(end + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The escape-free string whose opening quote is at `pos`, and the offset after its closing
+/// quote; `None` for anything else (an escaped string included).
+#[inline(always)]
+pub fn compact_str(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    if buf.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let end = plain_run_end(buf, pos + 1);
+    if buf.get(end) != Some(&b'"') {
+        return None;
+    }
+    Some((buf.get(pos + 1..end)?, end + 1))
+}
+
+/// A compact `"key":` at `pos`: the key and the offset after the colon. Venue keys are mostly
+/// one byte, which is checked without a scan.
+#[inline(always)]
+fn compact_key(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    if let Some(&[b'"', k, b'"', b':']) = buf.get(pos..pos + 4)
+        && k >= 0x20
+        && k != b'"'
+        && k != b'\\'
+    {
+        return Some((buf.get(pos + 1..pos + 2)?, pos + 4));
+    }
+    let (key, end) = compact_str(buf, pos)?;
+    if buf.get(end) != Some(&b':') {
+        return None;
+    }
+    Some((key, end + 1))
+}
+
+/// A value at `pos` (no whitespace before it) whose containers sit at nesting `level`.
+#[inline(always)]
+fn compact_value<'a>(buf: &'a [u8], pos: usize, level: u32, log: Option<&mut PairLog>) -> Option<(Value<'a>, usize)> {
+    match buf.get(pos)? {
+        b'"' => {
+            let end = plain_run_end(buf, pos + 1);
+            if buf.get(end) == Some(&b'"') {
+                Some((Value::Str(buf.get(pos + 1..end)?), end + 1))
+            } else {
+                scan_string(buf, pos).ok()
+            }
+        }
+        b'[' => {
+            let end = match compact_rows(buf, pos, log) {
+                Some(end) if level < MAX_DEPTH => end,
+                _ => skip_container(buf, pos, level).ok()?,
+            };
+            Some((Value::Array(buf.get(pos..end)?), end))
+        }
+        b'{' => {
+            let end = skip_container(buf, pos, level).ok()?;
+            Some((Value::Object(buf.get(pos..end)?), end))
+        }
+        _ => scan_scalar(buf, pos).ok(),
+    }
+}
+
+/// The end of the compact array of arrays of escape-free strings opening at `pos` (a book
+/// side: `[["1.5","2"],["1.4","3"]]`, or `[]`), which is then well-formed JSON two levels
+/// deep; `None` for anything else. With a `log`, an array whose rows are all pairs of strings
+/// is kept in it, when there is room.
+#[inline(always)]
+fn compact_rows(buf: &[u8], pos: usize, log: Option<&mut PairLog>) -> Option<usize> {
+    let Some(log) = log else {
+        return scan_rows(buf, pos, |_, _| {});
+    };
+    let first = log.len;
+    let mut pairs = log.arrays_len < PAIR_LOG_ARRAYS;
+    let end = scan_rows(buf, pos, |row, width| {
+        pairs &= width == 2;
+        if pairs {
+            match log.rows.get_mut(log.len) {
+                Some(slot) => {
+                    *slot = row;
+                    log.len += 1;
+                }
+                None => pairs = false,
+            }
+        }
+    });
+    match (end, log.arrays.get_mut(log.arrays_len)) {
+        (Some(_), Some(slot)) if pairs => {
+            *slot = PairArray { at: pos, first, rows: log.len - first };
+            log.arrays_len += 1;
+        }
+        _ => log.len = first,
+    }
+    end
+}
+
+/// [`compact_rows`]' scan: `row(offsets, width)` after each row, with the offsets of its first
+/// two strings' contents (start, end, start, end; zero when absent) and its number of strings.
+#[inline(always)]
+fn scan_rows(buf: &[u8], pos: usize, mut row: impl FnMut([u32; 4], usize)) -> Option<usize> {
+    let mut i = pos + 1;
+    if buf.get(i) == Some(&b']') {
+        return Some(i + 1);
+    }
+    loop {
+        if buf.get(i) != Some(&b'[') {
+            return None;
+        }
+        i += 1;
+        let mut offsets = [0u32; 4];
+        let mut width = 0;
+        loop {
+            let (s, after) = compact_str(buf, i)?;
+            if let Some(pair) = offsets.get_mut(2 * width..2 * width + 2) {
+                let start = u32::try_from(i + 1).ok()?;
+                pair.copy_from_slice(&[start, start + u32::try_from(s.len()).ok()?]);
+            }
+            width += 1;
+            i = after;
+            match buf.get(i) {
+                Some(b',') => i += 1,
+                Some(b']') => break,
+                _ => return None,
+            }
+        }
+        row(offsets, width);
+        match buf.get(i + 1) {
+            Some(b',') => i += 2,
+            Some(b']') => return Some(i + 2),
+            _ => return None,
+        }
+    }
+}
+
+/// Rows one [`PairLog`] holds; a longer book side is walked again instead.
+pub const PAIR_LOG_ROWS: usize = 64;
+/// Arrays one [`PairLog`] holds.
+pub const PAIR_LOG_ARRAYS: usize = 4;
+
+/// One array kept in a [`PairLog`].
+#[derive(Clone, Copy, Debug, Default)]
+struct PairArray {
+    /// Offset of its `[` in the frame.
+    at: usize,
+    /// Its first row in `rows`.
+    first: usize,
+    /// Its number of rows.
+    rows: usize,
+}
+
+/// Where [`compact_members`] keeps the rows of the book-level arrays it validates, so that a
+/// decoder reads the levels from it instead of walking the array a second time. Offsets into
+/// the frame, so it can live in the decoder and be reused frame after frame without
+/// initialising it again; every `compact_members` call clears it.
+#[derive(Clone, Debug)]
+pub struct PairLog {
+    /// Per row: start and end of the first string's contents, then of the second's.
+    rows: [[u32; 4]; PAIR_LOG_ROWS],
+    len: usize,
+    arrays: [PairArray; PAIR_LOG_ARRAYS],
+    arrays_len: usize,
+}
+
+impl Default for PairLog {
+    fn default() -> Self {
+        Self { rows: [[0; 4]; PAIR_LOG_ROWS], len: 0, arrays: [PairArray::default(); PAIR_LOG_ARRAYS], arrays_len: 0 }
+    }
+}
+
+impl PairLog {
+    /// Forgets every array.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.arrays_len = 0;
+    }
+
+    /// The rows of `array`, a [`Value::Array`] slice of `buf` returned by the last
+    /// [`compact_members`] call on `buf` with this log, as `(first string, second string)`:
+    /// `Some` when every row was exactly two escape-free strings and all were kept, `None`
+    /// otherwise (walk it with [`for_each_string_row`] then).
+    #[inline]
+    pub fn pairs<'a>(&self, buf: &'a [u8], array: &'a [u8]) -> Option<impl Iterator<Item = (&'a [u8], &'a [u8])>> {
+        let rows = self.rows(buf, array)?;
+        Some(rows.map(move |[a, b, c, d]| (buf.get(a..b).unwrap_or_default(), buf.get(c..d).unwrap_or_default())))
+    }
+
+    /// As [`PairLog::pairs`], each row as the offsets in `buf` of its two strings' contents:
+    /// `[start, end, start, end]`.
+    #[inline]
+    pub fn rows<'a>(&'a self, buf: &[u8], array: &[u8]) -> Option<impl Iterator<Item = [usize; 4]> + 'a> {
+        let at = (array.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        if !core::ptr::eq(buf.get(at..at.checked_add(array.len())?)?, array) {
+            return None;
+        }
+        let kept = self.arrays.get(..self.arrays_len)?.iter().find(|a| a.at == at)?;
+        let rows = self.rows.get(kept.first..kept.first + kept.rows)?;
+        Some(rows.iter().map(|r| r.map(|o| o as usize)))
+    }
+}
+
 /// Calls `each` with the first two strings of every row of `array`, an array of arrays of
 /// escape-free strings such as a book side (`[["65000.1","1.250"],["65000.0","0.004"]]`).
 ///
@@ -392,34 +659,15 @@ pub fn for_each_string_row<'a>(
     }
     loop {
         c.ws();
-        if !c.eat(b'[') {
-            return Err(shape_err);
+        // The compact row venues send, `["1.5","2"]`, in one go; any other spelling (and every
+        // shape error) is read from the row's start by the general steps.
+        let compact = if width == 2 { compact_pair(array, c.pos) } else { None };
+        if let Some((first, second, end)) = compact {
+            each(first, second)?;
+            c.pos = end;
+        } else {
+            read_row(&mut c, width, stop_at_extra, shape_err, &mut each)?;
         }
-        c.ws();
-        let first = c.plain_string().ok_or(shape_err)?;
-        c.ws();
-        if !c.eat(b',') {
-            return Err(shape_err);
-        }
-        c.ws();
-        let second = c.plain_string().ok_or(shape_err)?;
-        let mut n = 2;
-        loop {
-            c.ws();
-            if c.eat(b']') {
-                break;
-            }
-            if !c.eat(b',') || (stop_at_extra && n >= width) {
-                return Err(shape_err);
-            }
-            c.ws();
-            c.plain_string().ok_or(shape_err)?;
-            n += 1;
-        }
-        if n != width {
-            return Err(shape_err);
-        }
-        each(first, second)?;
         c.ws();
         if c.eat(b']') {
             return Ok(());
@@ -428,6 +676,63 @@ pub fn for_each_string_row<'a>(
             return Err(shape_err);
         }
     }
+}
+
+/// One row of [`for_each_string_row`] in any spelling, `each` called once it was read whole.
+#[inline(always)]
+fn read_row<'a>(
+    c: &mut Cursor<'a>,
+    width: usize,
+    stop_at_extra: bool,
+    shape_err: DecodeError,
+    each: &mut impl FnMut(&'a [u8], &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    if !c.eat(b'[') {
+        return Err(shape_err);
+    }
+    c.ws();
+    let first = c.plain_string().ok_or(shape_err)?;
+    c.ws();
+    if !c.eat(b',') {
+        return Err(shape_err);
+    }
+    c.ws();
+    let second = c.plain_string().ok_or(shape_err)?;
+    let mut n = 2;
+    loop {
+        c.ws();
+        if c.eat(b']') {
+            break;
+        }
+        if !c.eat(b',') || (stop_at_extra && n >= width) {
+            return Err(shape_err);
+        }
+        c.ws();
+        c.plain_string().ok_or(shape_err)?;
+        n += 1;
+    }
+    if n != width {
+        return Err(shape_err);
+    }
+    each(first, second)
+}
+
+/// The compact row `["a","b"]` of two escape-free strings at `pos`: both strings and the
+/// offset after the `]`; `None` for anything else.
+#[inline(always)]
+fn compact_pair(buf: &[u8], pos: usize) -> Option<(&[u8], &[u8], usize)> {
+    if buf.get(pos) != Some(&b'[') {
+        return None;
+    }
+    let (first, i) = compact_str(buf, pos + 1)?;
+    if buf.get(i) != Some(&b',') {
+        return None;
+    }
+    let (second, i) = compact_str(buf, i + 1)?;
+    if buf.get(i) != Some(&b']') {
+        return None;
+    }
+    Some((first, second, i + 1))
 }
 
 /// A read position in already-validated bytes, for [`for_each_string_row`].
@@ -868,6 +1173,26 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        #[test]
+        fn skip_digits_matches_a_byte_loop(
+            buf in proptest::collection::vec(proptest::prop_oneof![
+                20 => proptest::sample::select(&b"0123456789"[..]),
+                1 => proptest::prelude::any::<u8>(),
+                1 => proptest::sample::select(&[b'/', b':', 0x2f, 0x3a, 0x7f, 0x80, 0xb0, 0xb9, 0xba, 0xff, 0x00][..]),
+            ], 0..48),
+            start in 0usize..48,
+        ) {
+            let start = start.min(buf.len());
+            let naive = buf[start..].iter().position(|c| !c.is_ascii_digit()).map_or(buf.len(), |p| start + p);
+            proptest::prop_assert_eq!(skip_digits(&buf, start), naive);
+        }
+
+        #[test]
+        fn parse_u64_matches_the_standard_parser(num in "[0-9]{0,22}|[0-9+a-]{1,4}") {
+            let want = if num.bytes().all(|b| b.is_ascii_digit()) { num.parse::<u64>().ok() } else { None };
+            proptest::prop_assert_eq!(parse_u64(num.as_bytes(), "n").ok(), want);
+        }
+
         #[test]
         fn plain_run_end_matches_a_byte_loop(
             buf in proptest::collection::vec(proptest::prop_oneof![

@@ -16,7 +16,7 @@ use crossbar_connectors::bybit::{BybitCategory, BybitDecoder};
 use crossbar_connectors::decode_tool::{VENUES, run_decode};
 use crossbar_connectors::eth::decode_notification_line;
 use crossbar_connectors::feed::{DecodeError, FeedDecoder, FrameKind, SymbolTable};
-use crossbar_connectors::json::{Elements, Members, Value, for_each_string_row, validate};
+use crossbar_connectors::json::{Elements, Members, PairLog, Value, compact_members, for_each_string_row, validate};
 use crossbar_connectors::okx::OkxDecoder;
 use crossbar_engine::event::MarketEvent;
 use crossbar_engine::fixed::Scale;
@@ -43,6 +43,43 @@ fn seeds() -> &'static [Vec<u8>] {
     })
 }
 
+/// `doc` without whitespace outside strings: the compact layout venues send.
+fn minify(doc: &[u8]) -> Vec<u8> {
+    let (mut out, mut in_str, mut escaped) = (Vec::with_capacity(doc.len()), false, false);
+    for &b in doc {
+        if in_str {
+            in_str = escaped || b != b'"';
+            escaped = !escaped && b == b'\\';
+        } else if b == b'"' {
+            in_str = true;
+        } else if b.is_ascii_whitespace() {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Every fixture minified, bare and wrapped as a Binance combined-stream frame, plus the
+/// bench frames: what the decoders' fast passes take.
+fn compact_seeds() -> &'static [Vec<u8>] {
+    static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut out = Vec::new();
+        for seed in seeds() {
+            let bare = minify(seed);
+            let mut wrapped = br#"{"stream":"bnbusdt@depth5@100ms","data":"#.to_vec();
+            wrapped.extend_from_slice(&bare);
+            wrapped.push(b'}');
+            out.push(bare);
+            out.push(wrapped);
+        }
+        out.push(br#"{"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}"#.to_vec());
+        out.push(br#"{"e":"depthUpdate","E":1764000000123,"T":1764000000121,"s":"BTCUSDT","U":9001,"u":9004,"pu":9000,"b":[["65000.1","1.250"],["65000.0","0.004"],["64999.9","3.100"],["64999.8","0.020"],["64999.7","7.000"]],"a":[["65000.2","0.800"],["65000.3","2.000"],["65000.4","0.015"],["65000.5","4.400"],["65000.6","1.000"]]}"#.to_vec());
+        out
+    })
+}
+
 fn cases() -> u32 {
     std::env::var("CROSSBAR_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
 }
@@ -50,11 +87,21 @@ fn cases() -> u32 {
 /// A fixture with a few edits: JSON-alphabet or arbitrary bytes inserted, overwritten or
 /// deleted, a truncation, or a slice of another fixture spliced in.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
+    mutated_from(seeds)
+}
+
+/// Compact fixtures (see [`compact_seeds`]) with the same edits as [`mutated`].
+fn compact_mutated() -> impl Strategy<Value = Vec<u8>> {
+    mutated_from(compact_seeds)
+}
+
+/// A seed of `seeds` with a few edits.
+fn mutated_from(seeds: fn() -> &'static [Vec<u8>]) -> impl Strategy<Value = Vec<u8>> {
     const ALPHABET: &[u8] = b"{}[]\":,\\ 0123456789-+.eE\"tnfulsa";
     let byte = prop_oneof![3 => prop::sample::select(ALPHABET), 1 => any::<u8>()];
     let edit =
         (0usize..6, any::<prop::sample::Index>(), byte, any::<prop::sample::Index>(), any::<prop::sample::Index>());
-    (any::<prop::sample::Index>(), prop::collection::vec(edit, 0..5)).prop_map(|(pick, edits)| {
+    (any::<prop::sample::Index>(), prop::collection::vec(edit, 0..5)).prop_map(move |(pick, edits)| {
         let seeds = seeds();
         let mut doc = seeds[pick.index(seeds.len())].clone();
         for (op, at, b, other, len) in edits {
@@ -234,6 +281,44 @@ proptest! {
         prop_assert_eq!(got.map(|()| fast), want, "{}", String::from_utf8_lossy(&array));
     }
 
+    /// The compact fast pass yields exactly what the general walker yields on the object it
+    /// accepted, and accepts only well-formed objects.
+    #[test]
+    fn compact_members_match_the_walker(doc in compact_mutated()) {
+        let mut got = Vec::new();
+        let mut log = PairLog::default();
+        if let Some(end) = compact_members(&doc, 0, 1, Some(&mut log), |k, v| got.push((k.to_vec(), v))) {
+            let mut want = Vec::new();
+            let result = Members::new(&doc[..end]).members_until(None, |k, v| want.push((k.to_vec(), v)));
+            prop_assert_eq!(result, Ok(false), "{}", String::from_utf8_lossy(&doc));
+            // The rows it kept are those of the shape-checked walk of a side of pairs.
+            for (_, value) in &got {
+                let Value::Array(array) = *value else { continue };
+                let Some(kept) = log.pairs(&doc, array) else { continue };
+                let kept: Rows = kept.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+                prop_assert_eq!(Ok(kept), rows_reference(array, 2, true));
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    /// The Binance decoder's fast pass gives the same result and the same events as the
+    /// general pass on compact frames, valid or not, at fine and coarse scales.
+    #[test]
+    fn binance_fast_pass_matches_the_general_pass(frame in compact_mutated()) {
+        for market in [BinanceMarket::Spot, BinanceMarket::UsdM] {
+            for (px, qty) in [(8, 8), (1, 3), (0, 1)] {
+                let mut fast = BinanceDecoder::new(market, SymbolTable::learning(scale(px), scale(qty)));
+                let mut general = fast.clone();
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                let mut buf = frame.clone();
+                let result = fast.decode(&mut buf, 1, &mut got);
+                prop_assert_eq!(result, general.decode_general(&frame, 1, &mut want), "{}", String::from_utf8_lossy(&frame));
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+
     /// `members_until` yields what the `Members` iterator yields, and fails where it fails.
     #[test]
     fn members_until_matches_the_iterator(doc in mutated(), stop_pick in 0usize..4) {
@@ -276,4 +361,33 @@ proptest! {
             }
         }
     }
+}
+
+/// The fast pass is not vacuous: it takes every compact fixture (none has whitespace left or
+/// an escaped key) and yields what the walker yields.
+#[test]
+fn compact_members_take_every_compact_fixture() {
+    let (mut objects, mut kept_sides) = (0, 0);
+    for doc in compact_seeds().iter().filter(|d| d.first() == Some(&b'{')) {
+        let mut got = Vec::new();
+        let mut log = PairLog::default();
+        let end = compact_members(doc, 0, 1, Some(&mut log), |k, v| got.push((k.to_vec(), v)));
+        assert_eq!(end, Some(doc.len()), "{}", String::from_utf8_lossy(doc));
+        for (_, value) in &got {
+            if let Value::Array(array) = *value
+                && let Some(rows) = log.pairs(doc, array)
+            {
+                let rows: Rows = rows.map(|(a, b)| (a.to_vec(), b.to_vec())).collect();
+                assert_eq!(Ok(rows), rows_reference(array, 2, true));
+                kept_sides += 1;
+            }
+        }
+        let mut want = Vec::new();
+        assert_eq!(Members::new(doc).members_until(None, |k, v| want.push((k.to_vec(), v))), Ok(false));
+        assert_eq!(got, want);
+        objects += 1;
+    }
+    assert!(objects >= 80, "{objects} compact objects");
+    // Book sides of the Binance depth fixtures (bare and wrapped), Bybit's and the bench's.
+    assert!(kept_sides >= 10, "{kept_sides} book sides kept as pairs");
 }

@@ -141,6 +141,9 @@ const FAST_DIGITS: usize = 18;
 /// Some(m) is always exactly what [`parse_reference`] returns; a property test holds it to that.
 #[inline(always)]
 fn parse_plain(s: &[u8], scale: u8) -> Option<i64> {
+    if let Some(m) = parse_two_words(s, scale) {
+        return Some(m);
+    }
     let scale = usize::from(scale);
     // Integer part, byte by byte (prices have a handful of integer digits).
     let mut acc: u64 = 0;
@@ -177,6 +180,103 @@ fn parse_plain(s: &[u8], scale: u8) -> Option<i64> {
     // acc < 10^18, so it fits; the padding multiply is the only place that can overflow.
     let acc = i64::try_from(acc).ok()?;
     acc.checked_mul(*POW10.get(scale - take)?)
+}
+
+/// `LOW_BYTES[n]` keeps the low `n` bytes of a word.
+const LOW_BYTES: [u64; 9] = {
+    let mut t = [u64::MAX; 9];
+    let mut n = 0;
+    while n < 8 {
+        t[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
+    }
+    t
+};
+
+/// Keeps the low `n` bytes of a word (all of it from 8 on).
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    LOW_BYTES.get(n).copied().unwrap_or(u64::MAX)
+}
+
+/// The mantissa of the plain non-negative decimal (`digits[.digits]`) in the low `len` bytes
+/// of `word` (little-endian: the first character in the low byte; the bytes above are
+/// ignored), at `scale`, when it has at most eight characters and at most `scale` fraction
+/// digits; `None` for anything else (the caller then parses the slice the usual way). Some(m)
+/// is always exactly what [`parse_reference`] returns; a property test holds it to that.
+///
+/// Branch-light: the point is found with a zero-byte test, cut out with two masks, the digits
+/// are left-padded with `0`s to eight and checked and combined by [`eight_digits`].
+#[inline(always)]
+fn parse_word(word: u64, len: usize, scale: u8) -> Option<i64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if len == 0 || len > 8 {
+        return None;
+    }
+    let v = word & low_bytes(len);
+    // A zero byte of `x` is a '.'; the lowest flag is exact (false ones only sit above it),
+    // and bytes past `len` are zero in `v`, so never a '.'.
+    let x = v ^ (ONES * u64::from(b'.'));
+    let points = x.wrapping_sub(ONES) & !x & HIGH;
+    let (digits, n, frac) = if points == 0 {
+        (v, len, 0)
+    } else {
+        let p = (points.trailing_zeros() / 8) as usize;
+        if p == 0 || p + 1 >= len {
+            return None;
+        }
+        let below = low_bytes(p);
+        ((v & below) | ((v >> 8) & !below), len - 1, len - 1 - p)
+    };
+    if frac > usize::from(scale) {
+        return None;
+    }
+    // `n` is 1..=8: pad in front (the low bytes) with '0's.
+    let pad = 8 - n;
+    let padded = if pad == 0 { digits } else { (digits << (8 * pad)) | ((ONES * 0x30) & low_bytes(pad)) };
+    let m = i64::try_from(eight_digits(padded)?).ok()?;
+    m.checked_mul(*POW10.get(usize::from(scale) - frac)?)
+}
+
+/// The mantissa of a plain decimal of 9 to 16 characters with its point among the first
+/// eight and at most eight (and at most `scale`) fraction digits (`"25.35190000"`), read as
+/// two overlapping words of `s` (its first and its last eight bytes); `None` for anything else
+/// (the byte-wise path then decides). Some(m) is always exactly what [`parse_reference`]
+/// returns: the property test of [`parse_mantissa`] holds it to that.
+#[inline(always)]
+fn parse_two_words(s: &[u8], scale: u8) -> Option<i64> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let len = s.len();
+    if !(9..=16).contains(&len) {
+        return None;
+    }
+    let lo = u64::from_le_bytes(*s.first_chunk::<8>()?);
+    let hi = u64::from_le_bytes(*s.last_chunk::<8>()?);
+    let x = lo ^ (ONES * u64::from(b'.'));
+    let points = x.wrapping_sub(ONES) & !x & HIGH;
+    if points == 0 {
+        return None;
+    }
+    // The first '.' (exact: false flags only sit above it), at 1..=7.
+    let p = (points.trailing_zeros() / 8) as usize;
+    let frac = len - p - 1;
+    if p == 0 || frac > 8 || frac > usize::from(scale) {
+        return None;
+    }
+    // Integer digits: the low `p` bytes of `lo`, padded in front with '0's.
+    let int = eight_digits((lo << (8 * (8 - p))) | ((ONES * 0x30) & low_bytes(8 - p)))?;
+    // Fraction digits: the top `frac` bytes of `hi` (a second '.' is refused here).
+    let f = if frac == 8 {
+        hi
+    } else {
+        ((hi >> (8 * (8 - frac))) << (8 * (8 - frac))) | ((ONES * 0x30) & low_bytes(8 - frac))
+    };
+    let f = eight_digits(f)?;
+    // int < 10^7 and f < 10^8: no overflow before the scale's power.
+    let m = i64::try_from(int * POW10.get(frac).copied()?.unsigned_abs() + f).ok()?;
+    m.checked_mul(*POW10.get(usize::from(scale) - frac)?)
 }
 
 /// `acc` followed by the decimal digits `digits` (at most [`FAST_DIGITS`] in all), eight at a
@@ -328,6 +428,24 @@ macro_rules! fixed_type {
                 parse_mantissa(s, scale, $signed).map(Self)
             }
 
+            /// [`Self::parse`] of `buf[start..end]` (a string inside a frame being decoded),
+            /// always with the same result, faster for short strings: it may read up to eight
+            /// bytes from `start` in `buf` (never past `buf`) to take the string as one word.
+            /// A range outside `buf` parses as the empty string.
+            ///
+            /// # Errors
+            /// As [`Self::parse`] on the slice.
+            #[inline(always)]
+            pub fn parse_at(buf: &[u8], start: usize, end: usize, scale: Scale) -> Result<Self, FixedError> {
+                if !$signed
+                    && let Some(word) = buf.get(start..start.wrapping_add(8)).and_then(|w| <[u8; 8]>::try_from(w).ok())
+                    && let Some(m) = parse_word(u64::from_le_bytes(word), end.wrapping_sub(start), scale.0)
+                {
+                    return Ok(Self(m));
+                }
+                Self::parse(buf.get(start..end).unwrap_or_default(), scale)
+            }
+
             /// The exact decimal value at `scale`.
             pub fn to_decimal(self, scale: Scale) -> Decimal {
                 to_decimal(self.0, scale)
@@ -426,6 +544,37 @@ mod tests {
             proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, signed), parse_reference(s.as_bytes(), sc, signed), "{}", s);
         }
 
+        /// The word path agrees with the reference parser whenever it answers, whatever
+        /// follows the string in the word; `parse_at` always agrees with `parse`.
+        #[test]
+        fn word_path_equals_the_reference(
+            s in "[0-9]{0,6}(\\.[0-9]{0,6})?[0-9.x-]{0,2}|[0-9.]{0,9}",
+            after in proptest::collection::vec(proptest::num::u8::ANY, 0..9),
+            scale in 0u8..=18,
+        ) {
+            let sc = s_(scale);
+            let mut buf = s.as_bytes().to_vec();
+            buf.extend_from_slice(&after);
+            let mut word = [0u8; 8];
+            let n = buf.len().min(8);
+            word[..n].copy_from_slice(&buf[..n]);
+            if let Some(m) = parse_word(u64::from_le_bytes(word), s.len(), scale) {
+                proptest::prop_assert_eq!(Ok(m), parse_reference(s.as_bytes(), sc, false), "{}", s);
+            }
+            proptest::prop_assert_eq!(Px::parse_at(&buf, 0, s.len(), sc), Px::parse(s.as_bytes(), sc), "{}", s);
+            proptest::prop_assert_eq!(Qty::parse_at(&buf, 0, s.len(), sc), Qty::parse(s.as_bytes(), sc), "{}", s);
+            proptest::prop_assert_eq!(Rate::parse_at(&buf, 0, s.len(), sc), Rate::parse(s.as_bytes(), sc), "{}", s);
+        }
+
+        /// Venue-length prices (9 to 16 characters, the two-word path) agree with the
+        /// reference, valid or not.
+        #[test]
+        fn two_word_path_equals_the_reference(s in "[0-9]{1,8}\\.?[0-9.x]{0,9}", scale in 0u8..=18) {
+            let sc = s_(scale);
+            proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, false), parse_reference(s.as_bytes(), sc, false), "{}", s);
+            proptest::prop_assert_eq!(parse_mantissa(s.as_bytes(), sc, true), parse_reference(s.as_bytes(), sc, true), "{}", s);
+        }
+
         /// Eight-digit chunks with one byte anywhere in 0..=255 are refused unless all digits.
         #[test]
         fn eight_digits_checks_every_byte(digits in proptest::array::uniform8(b'0'..=b'9'), at in 0usize..8, byte in proptest::num::u8::ANY) {
@@ -440,6 +589,34 @@ mod tests {
 
     fn s_(p: u8) -> Scale {
         s(p)
+    }
+
+    #[test]
+    fn word_path_takes_short_book_strings() {
+        let word = |s: &[u8]| {
+            let mut w = *b"\"],[\"9.9";
+            w[..s.len()].copy_from_slice(s);
+            u64::from_le_bytes(w)
+        };
+        assert_eq!(parse_word(word(b"65000.1"), 7, 1), Some(650_001));
+        assert_eq!(parse_word(word(b"1.250"), 5, 3), Some(1_250));
+        assert_eq!(parse_word(word(b"0.004"), 5, 8), Some(400_000));
+        assert_eq!(parse_word(word(b"12345678"), 8, 2), Some(1_234_567_800));
+        assert_eq!(parse_word(word(b"1.25"), 4, 1), None);
+        assert_eq!(parse_word(word(b"1..5"), 4, 3), None);
+        assert_eq!(parse_word(word(b".5"), 2, 3), None);
+        assert_eq!(parse_word(word(b"5."), 2, 3), None);
+        let frame = br#"["65000.1","1.250"]"#;
+        assert_eq!(Px::parse_at(frame, 2, 9, s(1)), Ok(Px(650_001)));
+        assert_eq!(Qty::parse_at(frame, 12, 17, s(3)), Ok(Qty(1_250)));
+        // Past the scale: the word path declines, the usual parse takes the trailing zero.
+        assert_eq!(Qty::parse_at(frame, 12, 17, s(2)), Ok(Qty(125)));
+        assert_eq!(Qty::parse_at(frame, 12, 17, s(1)), Err(FixedError::TooManyDecimals { scale: 1 }));
+        assert_eq!(Px::parse_at(frame, 30, 40, s(1)), Err(FixedError::Empty));
+        assert_eq!(parse_two_words(b"25.35190000", 8), Some(2_535_190_000));
+        assert_eq!(parse_two_words(b"1234567.12345678", 8), Some(123_456_712_345_678));
+        assert_eq!(parse_two_words(b"25.35190000", 7), None);
+        assert_eq!(parse_two_words(b"25.3519.000", 8), None);
     }
 
     #[test]

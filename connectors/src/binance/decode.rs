@@ -5,16 +5,16 @@
 //! wins) and the message is interpreted after the object has been read and validated whole.
 
 use crossbar_engine::event::{
-    BookChunk, BookUpdateKind, Funding, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
+    BookChunk, BookUpdateKind, Funding, Level, MarketBody, MarketEvent, Quote, SeqIds, Side, Trade, TradeId,
 };
-use crossbar_engine::fixed::REFERENCE_SCALE;
+use crossbar_engine::fixed::{Px, Qty, REFERENCE_SCALE};
 
 use super::BinanceMarket;
 use super::depth::exch_ts;
 use crate::feed::{DecodeError, FrameKind, SymbolTable};
-use crate::json::{Members, Value};
+use crate::json::{Members, PairLog, Value, compact_members, compact_str};
 use crate::wire::{
-    Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
+    BookWriter, Inst, LevelShape, event, lookup, member_slots, req_px, req_qty, req_rate, req_u64, required, write_book,
 };
 
 /// Longest symbol taken from a stream name; Binance symbols are far shorter.
@@ -64,6 +64,16 @@ struct Ctx<'a> {
     recv_ns: u64,
     /// The combined-stream name, when the payload came wrapped.
     stream: Option<&'a [u8]>,
+    /// The book levels the fast pass kept, when it took the frame.
+    levels: Option<Levels<'a>>,
+}
+
+/// The book-level rows the fast pass kept while it validated them, read instead of walking
+/// the arrays again.
+#[derive(Clone, Copy)]
+struct Levels<'a> {
+    frame: &'a [u8],
+    log: &'a PairLog,
 }
 
 /// The instrument named by the payload's `s`; `None` when it is not tracked.
@@ -73,40 +83,113 @@ fn instrument(symbols: &mut SymbolTable, f: &Fields<'_>) -> Result<Option<Inst>,
     Ok(lookup(symbols, symbol))
 }
 
+/// What one pass over a frame collected: the payload's members, and the combined-stream
+/// wrapper's parts when there was one.
+#[derive(Default)]
+struct Scan<'a> {
+    f: Fields<'a>,
+    /// The top-level `stream` member.
+    stream: Option<Value<'a>>,
+    /// A `data` object was read into `f`.
+    wrapped: bool,
+    /// A `data` member that is not an object.
+    data_not_object: bool,
+}
+
+/// The fast pass over the compact frames Binance sends: `{"stream":"<name>","data":{...}}`
+/// or a bare payload, no whitespace (see [`compact_members`]). Fills `scan` exactly as
+/// [`scan_general`] would and returns true, or returns false on any other layout or any
+/// defect, `scan` then to be thrown away.
+#[inline(always)]
+fn scan_compact<'a>(frame: &'a [u8], scan: &mut Scan<'a>, log: &mut PairLog) -> bool {
+    const WRAPPER: &[u8] = br#"{"stream":"#;
+    const DATA: &[u8] = br#","data":"#;
+    if frame.starts_with(WRAPPER) {
+        let Some((name, after)) = compact_str(frame, WRAPPER.len()) else {
+            return false;
+        };
+        let at = after + DATA.len();
+        if frame.get(after..at) != Some(DATA) {
+            return false;
+        }
+        let f = &mut scan.f;
+        let Some(end) = compact_members(frame, at, 2, Some(log), |key, value| f.set(key, value)) else {
+            return false;
+        };
+        if frame.get(end) != Some(&b'}') || end + 1 != frame.len() {
+            return false;
+        }
+        scan.stream = Some(Value::Str(name));
+        scan.wrapped = true;
+        true
+    } else {
+        // A bare payload; `stream` or `data` members make it a (malformed) wrapper, which the
+        // general pass sorts out.
+        let mut wrapper_keys = false;
+        let f = &mut scan.f;
+        let end = compact_members(frame, 0, 1, Some(log), |key, value| match key {
+            b"stream" | b"data" => wrapper_keys = true,
+            _ => f.set(key, value),
+        });
+        end == Some(frame.len()) && !wrapper_keys
+    }
+}
+
+/// The general pass: any valid JSON layout, every defect named.
+fn scan_general<'a>(frame: &'a [u8], scan: &mut Scan<'a>) -> Result<(), DecodeError> {
+    let mut top = Members::new(frame);
+    let Scan { f, stream, wrapped, data_not_object } = scan;
+    // Members up to `data` (or the end) in one tight loop; a combined-stream wrapper's payload
+    // is then read in this same pass. Top-level members seen before `data` are dropped, those
+    // after it ignored.
+    while top.members_until(Some(b"data"), |key, value| {
+        if key == b"stream" {
+            *stream = Some(value);
+        } else if !*wrapped {
+            f.set(key, value);
+        }
+    })? {
+        if let Some(mut data) = top.enter_object()? {
+            *f = Fields::default();
+            data.members_until(None, |key, value| f.set(key, value))?;
+            top.resume(&data)?;
+            *wrapped = true;
+        } else {
+            top.value()?;
+            *data_not_object = true;
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one frame, appending its events to `out`. The caller truncates `out` back unless
 /// this returns `Ok(FrameKind::Market)`.
+///
+/// The compact layout Binance sends takes the fast pass; anything else, and every defect,
+/// the general one, so the outcome is the same either way (`fast` false forces the general
+/// pass, for the differential tests).
+#[inline(always)]
 pub(super) fn decode_frame(
     market: BinanceMarket,
     symbols: &mut SymbolTable,
     frame: &[u8],
     recv_ns: u64,
     out: &mut Vec<MarketEvent>,
+    log: Option<&mut PairLog>,
 ) -> Result<FrameKind, DecodeError> {
-    let mut top = Members::new(frame);
-    let mut f = Fields::default();
-    let mut stream = None;
-    let mut wrapped = false;
-    let mut data_not_object = false;
-    // Members up to `data` (or the end) in one tight loop; a combined-stream wrapper's payload
-    // is then read in this same pass. Top-level members seen before `data` are dropped, those
-    // after it ignored.
-    while top.members_until(Some(b"data"), |key, value| {
-        if key == b"stream" {
-            stream = Some(value);
-        } else if !wrapped {
-            f.set(key, value);
-        }
-    })? {
-        if let Some(mut data) = top.enter_object()? {
-            f = Fields::default();
-            data.members_until(None, |key, value| f.set(key, value))?;
-            top.resume(&data)?;
-            wrapped = true;
-        } else {
-            top.value()?;
-            data_not_object = true;
-        }
+    let mut scan = Scan::default();
+    let mut levels = None;
+    if let Some(log) = log
+        && scan_compact(frame, &mut scan, log)
+    {
+        levels = Some(Levels { frame, log: &*log });
     }
+    if levels.is_none() {
+        scan = Scan::default();
+        scan_general(frame, &mut scan)?;
+    }
+    let Scan { f, stream, wrapped, data_not_object } = &scan;
+    let (stream, wrapped, data_not_object) = (*stream, *wrapped, *data_not_object);
     let stream = if wrapped || data_not_object || stream.is_some() {
         if data_not_object {
             return Err(DecodeError::WrongType("data"));
@@ -119,8 +202,8 @@ pub(super) fn decode_frame(
     } else {
         None
     };
-    let ctx = Ctx { market, recv_ns, stream };
-    decode_payload(ctx, symbols, &f, out)
+    let ctx = Ctx { market, recv_ns, stream, levels };
+    decode_payload(ctx, symbols, f, out)
 }
 
 /// A payload that names its instrument in `s`, by message kind.
@@ -205,6 +288,25 @@ fn depth_update(ctx: Ctx<'_>, inst: Inst, f: &Fields<'_>, out: &mut Vec<MarketEv
         if ctx.stream.is_some_and(is_partial_depth_stream) { BookUpdateKind::Snapshot } else { BookUpdateKind::Delta };
     let template =
         event(inst, ctx.recv_ns, exch_ts, SeqIds { first, last, prev }, MarketBody::Book(BookChunk::new(kind)));
+    if let (Some(levels), Value::Array(b), Value::Array(a)) = (ctx.levels, bids, asks) {
+        let frame = levels.frame;
+        if let (Some(b), Some(a)) = (levels.log.rows(frame, b), levels.log.rows(frame, a)) {
+            // Both sides were kept as pairs of strings: the same levels, parsed in the same
+            // order and with the same results, as `write_book` would read from the arrays
+            // (`parse_at` takes a short string as one word of the frame).
+            let mut writer = BookWriter::new(out, template, kind);
+            for (side, field, rows) in [(Side::Buy, "b", b), (Side::Sell, "a", a)] {
+                let bad = |source| DecodeError::BadNumber { field, source };
+                for [p0, p1, q0, q1] in rows {
+                    let px = Px::parse_at(frame, p0, p1, inst.px).map_err(bad)?;
+                    let qty = Qty::parse_at(frame, q0, q1, inst.qty).map_err(bad)?;
+                    writer.push(side, Level { px, qty });
+                }
+            }
+            writer.finish();
+            return Ok(());
+        }
+    }
     write_book(out, template, kind, inst, LevelShape::PAIR, (bids, "b"), (asks, "a"))
 }
 
