@@ -242,6 +242,9 @@ pub struct ReplayServer {
 
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes per write at maximum rate, per connection (a few hundred frames).
+const MAX_BATCH: usize = 64 * 1024;
+
 impl ReplayServer {
     /// Binds `127.0.0.1:0` and starts the server thread (pinned to `core` when given).
     ///
@@ -354,22 +357,24 @@ fn serve(
             }
         }
         Pace::Max => {
-            // Batches of consecutive frames per socket, so the sender is never the bottleneck.
-            let mut batch = Vec::with_capacity(64 * 1024);
-            let mut batch_conn = Conn::Spot;
+            // One batch per connection, each written when full: the frames of a connection keep
+            // their order, and each write carries hundreds of frames whichever way the stream
+            // alternates between the two (batching across the alternation instead gave a write
+            // syscall, and a loopback delivery, per one or two frames).
+            let mut batches = [Vec::with_capacity(MAX_BATCH), Vec::with_capacity(MAX_BATCH)];
             for f in frames {
-                if f.conn != batch_conn || batch.len() + f.wire().len() > batch.capacity() {
-                    let sock = if batch_conn == Conn::Spot { &mut spot } else { &mut usdm };
-                    sock.write_all(&batch)?;
+                let (i, sock) = if f.conn == Conn::Spot { (0, &mut spot) } else { (1, &mut usdm) };
+                let batch = &mut batches[i];
+                if batch.len() + f.wire().len() > MAX_BATCH {
+                    sock.write_all(batch)?;
                     batch.clear();
-                    batch_conn = f.conn;
                 }
                 batch.extend_from_slice(f.wire());
                 stats.frames += 1;
                 stats.bytes += f.wire().len() as u64;
             }
-            let sock = if batch_conn == Conn::Spot { &mut spot } else { &mut usdm };
-            sock.write_all(&batch)?;
+            spot.write_all(&batches[0])?;
+            usdm.write_all(&batches[1])?;
         }
     }
     stats.finished_ns = now_ns();

@@ -71,6 +71,83 @@ impl Idler {
     }
 }
 
+/// Paces a consumer's polls of a ring while events stream in back to back.
+///
+/// A consumer spinning on an empty ring reads the producer's tail and the next slot every few
+/// tens of ns, so each push finds those cache lines in the consumer's cache and stalls taking
+/// them back (a locked compare-exchange on a shared line: a cross-core round trip per event, a
+/// large share of the I/O thread's time at maximum rate). Once [`STREAMING_RUN`] events in a row
+/// arrived within [`FAST_GAP_NS`] of each other, an empty poll is followed by [`BACKOFF_NS`]
+/// without touching the ring: the producer pushes several events into lines the consumer is not
+/// reading, and the consumer takes them in one sweep. An isolated event (the fixed-rate latency
+/// run, a quiet market) never meets a backoff, and one gap longer than [`FAST_GAP_NS`] ends
+/// streaming, so the added wait is at most [`BACKOFF_NS`] and only under sustained load.
+///
+/// [`STREAMING_RUN`]: PollPacer::STREAMING_RUN
+/// [`FAST_GAP_NS`]: PollPacer::FAST_GAP_NS
+/// [`BACKOFF_NS`]: PollPacer::BACKOFF_NS
+#[derive(Debug, Default, Clone)]
+pub struct PollPacer {
+    last_pop_ns: u64,
+    run: u32,
+    resume_ns: u64,
+}
+
+impl PollPacer {
+    /// Largest gap between two events that still counts as streaming, ns.
+    pub const FAST_GAP_NS: u64 = 8_000;
+    /// Events in a row within [`PollPacer::FAST_GAP_NS`] before polls are paced.
+    pub const STREAMING_RUN: u32 = 64;
+    /// Time between an empty poll and the next while streaming, ns.
+    pub const BACKOFF_NS: u64 = 4_000;
+
+    /// A pacer that lets every poll through until events stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when a backoff is pending: ask [`PollPacer::may_poll`] with the time.
+    #[inline]
+    pub fn pacing(&self) -> bool {
+        self.resume_ns != 0
+    }
+
+    /// Whether the consumer may poll the ring at `now`; clears an expired backoff.
+    #[inline]
+    pub fn may_poll(&mut self, now: u64) -> bool {
+        if now >= self.resume_ns {
+            self.resume_ns = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records an event taken at `now`.
+    #[inline]
+    pub fn popped(&mut self, now: u64) {
+        let fast = now.saturating_sub(self.last_pop_ns) <= Self::FAST_GAP_NS;
+        self.run = if fast { self.run.saturating_add(1) } else { 0 };
+        self.last_pop_ns = now;
+    }
+
+    /// True when the next empty poll needs the time ([`PollPacer::empty`]).
+    #[inline]
+    pub fn streaming(&self) -> bool {
+        self.run >= Self::STREAMING_RUN
+    }
+
+    /// Records an empty poll at `now`: backs off while streaming, ends streaming after a long gap.
+    #[inline]
+    pub fn empty(&mut self, now: u64) {
+        if now.saturating_sub(self.last_pop_ns) > Self::FAST_GAP_NS {
+            self.run = 0;
+        } else if self.run >= Self::STREAMING_RUN {
+            self.resume_ns = now + Self::BACKOFF_NS;
+        }
+    }
+}
+
 /// Counters of one ring, padded so producer and consumer do not share a cache line.
 #[derive(Debug, Default)]
 pub struct RingStats {
@@ -181,5 +258,38 @@ mod tests {
         assert_eq!(r.pop(), Some(4));
         assert_eq!(r.pop(), None);
         assert_eq!(r.stats().pushed.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn pacer_backs_off_only_while_streaming() {
+        let mut p = PollPacer::new();
+        // Isolated events 100 us apart: never paced.
+        for k in 1..200u64 {
+            p.popped(k * 100_000);
+            p.empty(k * 100_000 + 10);
+            assert!(!p.pacing());
+        }
+        // A burst as long as the streaming run: not paced yet.
+        let t0 = 50_000_000;
+        for k in 0..u64::from(PollPacer::STREAMING_RUN) {
+            p.popped(t0 + k * 1_000);
+        }
+        p.empty(t0 + 64_000);
+        assert!(!p.pacing());
+        // One more fast event makes it a stream: the next empty poll backs off.
+        p.popped(t0 + 64_500);
+        assert!(p.streaming());
+        p.empty(t0 + 65_000);
+        assert!(p.pacing());
+        assert!(!p.may_poll(t0 + 65_000 + PollPacer::BACKOFF_NS - 1));
+        assert!(p.may_poll(t0 + 65_000 + PollPacer::BACKOFF_NS));
+        assert!(!p.pacing());
+        // A gap longer than FAST_GAP_NS ends streaming: no backoff, and the run starts over.
+        p.empty(t0 + 64_500 + PollPacer::FAST_GAP_NS + 1);
+        assert!(!p.pacing());
+        assert!(!p.streaming());
+        p.popped(t0 + 80_000);
+        p.empty(t0 + 80_001);
+        assert!(!p.pacing());
     }
 }
