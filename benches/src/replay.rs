@@ -256,6 +256,14 @@ impl ReplayServer {
         let (go, go_rx) = channel();
         let (done, done_rx) = channel();
         let handle = crossbar_engine::runtime::spawn_pinned("crossbar-replay", core, move || {
+            // At a fixed rate the replay server is the venue and the network: as a background
+            // thread on the I/O core it writes its frames when the I/O thread waits for them,
+            // and never preempts the I/O thread while that is writing an order (a venue's and a
+            // network's work happens elsewhere). At maximum rate it must compete, or the I/O
+            // thread's polling would starve the very stream it measures.
+            if matches!(pace, Pace::Rate(_)) {
+                let _ = crossbar_engine::runtime::set_current_thread_background();
+            }
             serve(&listener, &frames, pace, &go_rx, &done_rx)
         })
         .map_err(|e| ReplayError::Io(std::io::Error::other(e.to_string())))?;
