@@ -254,9 +254,15 @@ mod tests {
         assert_eq!(e, "venue \"binance-spot\": recv_window_ms must be 1..=60000, not 0");
         let e = Config::parse(&okx.replace("secret = { file", "secret = { env = \"X\", file")).unwrap_err();
         assert!(e.starts_with("venue \"binance-spot\": credentials.secret: key source names both"), "{e}");
-        let e =
-            Config::parse(&okx.replace("secret = { file = \"/run/okx.secret\" }", "secret = \"hunter2\"")).unwrap_err();
-        assert_eq!(e, "line 25: a secret is not written in config: give { env = \"VAR\" } or { file = \"path\" }");
+        let written = okx.replace("secret = { file = \"/run/okx.secret\" }", "secret = \"hunter2\"");
+        let line = written.lines().position(|l| l.contains("hunter2")).unwrap() + 1;
+        let e = Config::parse(&written).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "line {line}: a secret is not written in config: give {{ env = \"VAR\" }} or {{ file = \"path\" }}"
+            )
+        );
     }
 
     #[test]
