@@ -211,7 +211,8 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut best: Option<(usize, BenchReport, PhaseResult)> = None;
     for attempt in 1..=attempts {
         let (report, fixed) = measure(args, cores, started)?;
-        let breaches = budget.as_ref().map_or(0, |b| b.check(&report).len());
+        let found = budget.as_ref().map(|b| b.check(&report)).unwrap_or_default();
+        let breaches = found.len();
         if best.as_ref().is_none_or(|(n, _, _)| breaches < *n) {
             best = Some((breaches, report, fixed));
         }
@@ -220,6 +221,9 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
         if attempt < attempts {
             eprintln!("crossbar bench: attempt {attempt}/{attempts}: {breaches} breach(es); measuring again");
+            for b in &found {
+                eprintln!("crossbar bench:   attempt {attempt}: {b}");
+            }
         }
     }
     let Some((_, mut report, fixed)) = best else { anyhow::bail!("no attempt ran") };
