@@ -78,42 +78,7 @@ pub fn loopback_rtt(
     frame_bytes: usize,
     cores: (Option<usize>, Option<usize>),
 ) -> std::io::Result<StageSummary> {
-    let frame_bytes = frame_bytes.max(1);
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let total = WARM_UP + samples;
-    let echo = spawn_pinned("floor-tcp-echo", cores.0, move || -> std::io::Result<()> {
-        let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        let mut buf = vec![0u8; frame_bytes];
-        for _ in 0..total {
-            s.read_exact(&mut buf)?;
-            s.write_all(&buf)?;
-        }
-        Ok(())
-    })
-    .map_err(std::io::Error::other)?;
-    let timer = spawn_pinned("floor-tcp", cores.1, move || -> std::io::Result<Histogram<u64>> {
-        let mut s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        let out = vec![b'x'; frame_bytes];
-        let mut back = vec![0u8; frame_bytes];
-        let mut h = histogram();
-        for i in 0..total {
-            let t0 = now_ns();
-            s.write_all(&out)?;
-            s.read_exact(&mut back)?;
-            let rtt = now_ns().saturating_sub(t0);
-            if i >= WARM_UP {
-                let _ = h.record(rtt.clamp(1, MAX_TRACKED_NS));
-            }
-        }
-        Ok(h)
-    })
-    .map_err(std::io::Error::other)?;
-    let h = timer.join().map_err(|_| std::io::Error::other("tcp floor thread panicked"))??;
-    echo.join().map_err(|_| std::io::Error::other("tcp echo thread panicked"))??;
-    Ok(StageSummary::of(&h))
+    tcp_round_trips(samples, frame_bytes, cores, false)
 }
 
 /// Loopback TCP round trip of a `frame_bytes` message with both ends busy-polling non-blocking
@@ -128,17 +93,32 @@ pub fn loopback_rtt_polled(
     frame_bytes: usize,
     cores: (Option<usize>, Option<usize>),
 ) -> std::io::Result<StageSummary> {
+    tcp_round_trips(samples, frame_bytes, cores, true)
+}
+
+/// An echo thread on `cores.0` and a timing thread on `cores.1` exchange `frame_bytes` messages
+/// over loopback TCP; `polled` makes both sockets non-blocking and both reads spin.
+fn tcp_round_trips(
+    samples: usize,
+    frame_bytes: usize,
+    cores: (Option<usize>, Option<usize>),
+    polled: bool,
+) -> std::io::Result<StageSummary> {
     let frame_bytes = frame_bytes.max(1);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let total = WARM_UP + samples;
+    let setup = move |s: &TcpStream| -> std::io::Result<()> {
+        s.set_nodelay(true)?;
+        s.set_nonblocking(polled)
+    };
+    let read = move |s: &mut TcpStream, buf: &mut [u8]| if polled { read_polled(s, buf) } else { s.read_exact(buf) };
     let echo = spawn_pinned("floor-tcp-echo", cores.0, move || -> std::io::Result<()> {
         let (mut s, _) = listener.accept()?;
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
+        setup(&s)?;
         let mut buf = vec![0u8; frame_bytes];
         for _ in 0..total {
-            read_polled(&mut s, &mut buf)?;
+            read(&mut s, &mut buf)?;
             s.write_all(&buf)?;
         }
         Ok(())
@@ -146,15 +126,14 @@ pub fn loopback_rtt_polled(
     .map_err(std::io::Error::other)?;
     let timer = spawn_pinned("floor-tcp", cores.1, move || -> std::io::Result<Histogram<u64>> {
         let mut s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
+        setup(&s)?;
         let out = vec![b'x'; frame_bytes];
         let mut back = vec![0u8; frame_bytes];
         let mut h = histogram();
         for i in 0..total {
             let t0 = now_ns();
             s.write_all(&out)?;
-            read_polled(&mut s, &mut back)?;
+            read(&mut s, &mut back)?;
             let rtt = now_ns().saturating_sub(t0);
             if i >= WARM_UP {
                 let _ = h.record(rtt.clamp(1, MAX_TRACKED_NS));

@@ -337,39 +337,43 @@ fn wrong_signature_stale_timestamp_and_unknown_key_get_binance_errors_over_the_s
     sim.shutdown().unwrap();
 }
 
+/// Sends 101 `order.place` requests for an unlisted symbol (each passes verification, so each
+/// counts against the ORDERS limit) over one WS API connection, all inside one 10 s window, and
+/// returns the 101 answers.
+async fn place_101_unlisted_orders(sim: &Simulator, key: &str, secret: &str) -> Vec<Value> {
+    let mut ev = Vec::new();
+    let mut ws = connect(&ws_url(sim, SPOT, "/ws-api/v3")).await;
+    // Windows start at 00, 10, 20… seconds: start in the first half of one.
+    while now_ms() % 10_000 > 5_000 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let order = [
+        ("symbol", "XRPUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("price", "1"),
+        ("quantity", "1"),
+    ];
+    let mut answers = Vec::with_capacity(101);
+    for i in 0..101 {
+        let req = request(i, "order.place", &order, key, Some(now_ms()), Sign::Hmac(secret));
+        answers.push(call(&mut ws, &req, &mut ev).await);
+    }
+    answers
+}
+
 #[test]
 fn new_orders_beyond_the_limit_get_429_and_minus_1015() {
     let sim = start();
     hmac_account(&sim, SPOT, "spot-rate-key", "spot-rate-secret");
     runtime().block_on(async {
-        let mut ev = Vec::new();
-        let mut ws = connect(&ws_url(&sim, SPOT, "/ws-api/v3")).await;
-        // Orders count when they pass verification, accepted or not (here: an unlisted symbol),
-        // in windows starting at 00, 10, 20… seconds: start right after a boundary.
-        while now_ms() % 10_000 > 5_000 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let answers = place_101_unlisted_orders(&sim, "spot-rate-key", "spot-rate-secret").await;
+        for a in &answers[..100] {
+            assert_error(a, 400, -1121, "Invalid symbol.");
         }
-        let order = [
-            ("symbol", "XRPUSDT"),
-            ("side", "BUY"),
-            ("type", "LIMIT"),
-            ("timeInForce", "GTC"),
-            ("price", "1"),
-            ("quantity", "1"),
-        ];
-        let mut last = Value::Null;
-        for i in 0..101 {
-            last = call(
-                &mut ws,
-                &request(i, "order.place", &order, "spot-rate-key", Some(now_ms()), Sign::Hmac("spot-rate-secret")),
-                &mut ev,
-            )
-            .await;
-            if i < 100 {
-                assert_error(&last, 400, -1121, "Invalid symbol.");
-            }
-        }
-        assert_error(&last, 429, -1015, "Too many new orders; current limit is 100 orders per 10 SECOND.");
+        let last = &answers[100];
+        assert_error(last, 429, -1015, "Too many new orders; current limit is 100 orders per 10 SECOND.");
         let orders = &last["rateLimits"][0];
         assert_eq!(
             orders,
@@ -385,30 +389,11 @@ fn with_binance_rate_limits_off_the_101st_order_is_not_refused_but_still_counted
     let sim = Simulator::start(&cfg, &registry(), "127.0.0.1:0".parse().unwrap()).unwrap();
     hmac_account(&sim, SPOT, "spot-bench-key", "spot-bench-secret");
     runtime().block_on(async {
-        let mut ev = Vec::new();
-        let mut ws = connect(&ws_url(&sim, SPOT, "/ws-api/v3")).await;
-        // Counted from the start of a 10 s window, so all 101 land in one.
-        while now_ms() % 10_000 > 5_000 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let answers = place_101_unlisted_orders(&sim, "spot-bench-key", "spot-bench-secret").await;
+        for a in &answers {
+            assert_error(a, 400, -1121, "Invalid symbol.");
         }
-        let order = [
-            ("symbol", "XRPUSDT"),
-            ("side", "BUY"),
-            ("type", "LIMIT"),
-            ("timeInForce", "GTC"),
-            ("price", "1"),
-            ("quantity", "1"),
-        ];
-        let mut last = Value::Null;
-        for i in 0..101 {
-            last = call(
-                &mut ws,
-                &request(i, "order.place", &order, "spot-bench-key", Some(now_ms()), Sign::Hmac("spot-bench-secret")),
-                &mut ev,
-            )
-            .await;
-            assert_error(&last, 400, -1121, "Invalid symbol.");
-        }
+        let last = &answers[100];
         assert_eq!(
             &last["rateLimits"][0],
             &json!({"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 101})
